@@ -1,0 +1,2 @@
+//! Limiter benchmarks (filled in by the foundation work).
+fn main() {}

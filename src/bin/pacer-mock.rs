@@ -1,0 +1,2 @@
+//! `pacer-mock`: a rate-limited mock API server.
+fn main() {}

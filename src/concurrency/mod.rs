@@ -1,0 +1,1 @@
+//! A shared, resizable concurrency cap.

@@ -1,0 +1,1 @@
+//! Rate-limit header parsing (Retry-After, IETF RateLimit, vendor forms).

@@ -1,0 +1,28 @@
+//! # tower-pacer
+//!
+//! Composable [`tower`] layers that make an *outbound* API client polite and
+//! fast: calls are paced so the remote limit is not hit in the first place,
+//! and when it is hit anyway, the client backs off the way the server asked.
+//!
+//! Rate limiting here is a client-side constraint, not an error handler: a
+//! request waits for its slot *before* it goes out.
+//!
+//! Modules:
+//! - [`rate`]: the limiter core (GCRA and exact sliding-window quotas, several
+//!   bands at once, FIFO reservations, cooldown gate) and the
+//!   [`RateLimit`](rate::RateLimit) layer over a shared limiter.
+//! - [`concurrency`]: a shared, resizable concurrency cap.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// A boxed error, as tower uses for middleware errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+pub mod concurrency;
+pub mod rate;
+pub mod classify;
+pub mod headers;
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub mod mock;

@@ -1,0 +1,1 @@
+//! A rate-limited mock API server.

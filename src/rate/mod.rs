@@ -1,0 +1,1 @@
+//! Rate limiting: the limiter core and the `RateLimit` layer.
