@@ -1,0 +1,129 @@
+//! Future types.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep, sleep_until};
+use tower_service::Service;
+
+use super::limiter::RawGrant;
+use super::{Limiter, RateError, Reservation};
+use crate::BoxError;
+
+pin_project! {
+    /// The response future of [`RateLimit`](super::RateLimit): sleeps until
+    /// the request's slot if it has not come yet, then calls the service.
+    pub struct ResponseFuture<S, Request>
+    where
+        S: Service<Request>,
+    {
+        #[pin]
+        state: State<S::Future, S, Request>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, S, Request> {
+        Called { #[pin] future: F },
+        Waiting {
+            #[pin]
+            sleep: Sleep,
+            pending: Option<Pending<S, Request>>,
+        },
+        Failed { error: Option<RateError> },
+    }
+}
+
+/// A request waiting for its slot, with the ready service to send it.
+/// Dropped before the slot, the reservation gives the slot back.
+struct Pending<S, Request> {
+    service: S,
+    request: Request,
+    reservation: Reservation,
+}
+
+impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
+    pub(crate) fn called(future: S::Future) -> Self {
+        Self {
+            state: State::Called { future },
+        }
+    }
+
+    pub(crate) fn waiting(
+        slot: Instant,
+        limiter: Limiter,
+        grant: RawGrant,
+        service: S,
+        request: Request,
+    ) -> Self {
+        Self {
+            state: State::Waiting {
+                sleep: sleep_until(slot),
+                pending: Some(Pending {
+                    service,
+                    request,
+                    reservation: Reservation::new(limiter, slot, grant),
+                }),
+            },
+        }
+    }
+
+    pub(crate) fn failed(error: RateError) -> Self {
+        Self {
+            state: State::Failed { error: Some(error) },
+        }
+    }
+}
+
+impl<S, Request> Future for ResponseFuture<S, Request>
+where
+    S: Service<Request>,
+    S::Error: Into<BoxError>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Called { future } => return future.poll(cx).map_err(Into::into),
+                StateProj::Waiting { sleep, pending } => {
+                    ready!(sleep.poll(cx));
+                    let Some(Pending {
+                        mut service,
+                        request,
+                        reservation,
+                    }) = pending.take()
+                    else {
+                        return Poll::Ready(Err(polled_after_completion()));
+                    };
+                    reservation.consume();
+                    let future = service.call(request);
+                    state.set(State::Called { future });
+                }
+                StateProj::Failed { error } => {
+                    let error = error
+                        .take()
+                        .map_or_else(polled_after_completion, Into::into);
+                    return Poll::Ready(Err(error));
+                }
+            }
+        }
+    }
+}
+
+fn polled_after_completion() -> BoxError {
+    "rate-limit future polled after completion".into()
+}
+
+impl<S, Request> std::fmt::Debug for ResponseFuture<S, Request>
+where
+    S: Service<Request>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,817 @@
+//! The shared limiter: one or more quota bands, FIFO reservations and a
+//! cooldown gate.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::error::RateError;
+use super::gcra::{AtomicGcra, GcraParams, Grant, Refusal};
+use super::quota::{Quota, QuotaKind};
+use super::window::{WindowBand, WindowParams};
+use crate::ConfigError;
+
+/// A safety margin between the quota and what the limiter grants.
+///
+/// The server counts arrival times, not send times: network jitter can push
+/// two calls sent a window apart into one window. Running slightly under the
+/// quota absorbs that.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Headroom {
+    /// The share of each quota the limiter grants, in `(0, 1]` (0.98 = run
+    /// at 98 %). A rate's interval is divided by it, a window's limit is
+    /// multiplied by it (rounded down, at least 1).
+    pub fraction: f64,
+    /// Added to every window and every rate's period.
+    pub margin: Duration,
+}
+
+impl Default for Headroom {
+    fn default() -> Self {
+        Self {
+            fraction: 1.0,
+            margin: Duration::ZERO,
+        }
+    }
+}
+
+/// Builds a [`Limiter`]; see [`Limiter::builder`].
+#[derive(Debug, Clone, Default)]
+pub struct LimiterBuilder {
+    quotas: Vec<Quota>,
+    max_wait: Option<Duration>,
+    headroom: Headroom,
+}
+
+impl LimiterBuilder {
+    /// Adds a band; a call needs room in every band.
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.quotas.push(quota);
+        self
+    }
+
+    /// A slot further away than this is refused at once with
+    /// [`RateError::QuotaExhausted`] instead of being waited for.
+    /// Unset, callers wait as long as it takes.
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = Some(max_wait);
+        self
+    }
+
+    /// Grant only this share of every quota (for example `0.98`); see
+    /// [`Headroom::fraction`]. Checked by [`build`](Self::build).
+    pub fn headroom(mut self, fraction: f64) -> Self {
+        self.headroom.fraction = fraction;
+        self
+    }
+
+    /// Add this margin to every window and period; see [`Headroom::margin`].
+    pub fn margin(mut self, margin: Duration) -> Self {
+        self.headroom.margin = margin;
+        self
+    }
+
+    /// The limiter, or a [`ConfigError`] naming the field at fault
+    /// (`quotas`, `headroom.fraction`).
+    pub fn build(self) -> Result<Limiter, ConfigError> {
+        if self.quotas.is_empty() {
+            return Err(ConfigError::new("quotas", "at least one quota is needed"));
+        }
+        let fraction = self.headroom.fraction;
+        if !(fraction.is_finite() && fraction > 0.0 && fraction <= 1.0) {
+            return Err(ConfigError::new(
+                "headroom.fraction",
+                "must be a number in (0, 1]",
+            ));
+        }
+        Ok(Limiter::from_valid(self))
+    }
+}
+
+/// Whole nanoseconds of `d`, saturating.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A rate limiter shared by every clone: one or more [`Quota`] bands, FIFO
+/// reservations, and a cooldown gate.
+///
+/// # How a call is granted
+///
+/// A caller *reserves* a slot, an [`Instant`], and sleeps until it. The slot
+/// is the earliest instant at which every band has room, and never earlier
+/// than a slot already handed out, so concurrent waiters get slots in the
+/// order they reserved, spaced by the quota: nobody wakes up together, and
+/// nobody polls. All bands are checked before any is charged, so a band's
+/// room is never spent when another band refuses.
+///
+/// A limiter with a single rate band is lock-free (one atomic
+/// compare-and-swap per call). With a window band or several bands, a
+/// reservation takes a short mutex: it reads the bands, computes the slot
+/// and charges them together, in amortised O(1).
+///
+/// # Giving slots back
+///
+/// A [`Reservation`] dropped before it is [consumed](Reservation::consume)
+/// gives its slot back **if no other reservation was made on this limiter
+/// after it** (refunds chain: when the last several waiters drop, in any
+/// order among themselves, they all give their slots back). Otherwise its
+/// slot stays spent, as idle time: later waiters keep the slots they were
+/// given and are not moved earlier. A pause ([`pause_until`](Self::pause_until))
+/// or a quota change also ends the chance of a refund for reservations
+/// made before it.
+///
+/// # Cooldown gate
+///
+/// [`pause_until`](Self::pause_until) makes every slot start at or after the
+/// given instant — what a 429 with `Retry-After` calls for, since the whole
+/// destination is out of room, not one request. Rate bands are left empty
+/// at that instant and window bands resume at their sustained pace (limit ÷
+/// window between calls), so waiters go out one by one afterwards, not as a
+/// herd.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_pacer::rate::{Limiter, Quota};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// tokio::time::pause();
+/// let limiter = Limiter::builder()
+///     .quota(Quota::window(100, Duration::from_secs(10))?)
+///     .quota(Quota::window(250_000, Duration::from_secs(86_400))?)
+///     .max_wait(Duration::from_secs(30))
+///     .build()?;
+/// let start = tokio::time::Instant::now();
+/// for _ in 0..101 {
+///     limiter.acquire(1).await?;
+/// }
+/// // The 101st call waited for the first to leave the 10 s window.
+/// assert!(start.elapsed() > Duration::from_secs(10));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Limiter {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// Time zero of every nanosecond figure below.
+    epoch: Instant,
+    /// In nanoseconds; `u64::MAX` means unbounded.
+    max_wait: AtomicU64,
+    /// The cooldown gate: no slot before this (nanoseconds since `epoch`).
+    paused_until: AtomicU64,
+    headroom: Headroom,
+    quotas: RwLock<Vec<Quota>>,
+    core: Core,
+}
+
+enum Core {
+    /// One rate band: lock-free.
+    Single(AtomicGcra),
+    /// Anything else: every band under one lock, charged together.
+    Bands(Mutex<Bands>),
+}
+
+enum Band {
+    Rate { params: GcraParams, tat: u64 },
+    Window(WindowBand),
+}
+
+impl Band {
+    fn new(quota: &Quota, headroom: &Headroom) -> Self {
+        match quota.kind() {
+            QuotaKind::Rate {
+                count,
+                period,
+                burst,
+            } => Band::Rate {
+                params: GcraParams::rate(count, period, burst, headroom),
+                tat: 0,
+            },
+            QuotaKind::Window { limit, window } => Band::Window(WindowBand::new(
+                WindowParams::window(limit, window, headroom),
+            )),
+        }
+    }
+}
+
+struct Bands {
+    bands: Vec<Band>,
+    /// No slot is earlier than one already granted (FIFO).
+    last_slot: u64,
+    /// After a pause, the next slot of the paced restart, while it lasts.
+    ramp: Option<u64>,
+    /// Spacing of that restart: the slowest window band's sustained pace.
+    ramp_interval: u64,
+    /// Ticket of the newest reservation still refundable (0: none).
+    newest: u64,
+    /// Tickets handed out so far.
+    tickets: u64,
+}
+
+impl Bands {
+    fn new(bands: Vec<Band>) -> Self {
+        let mut this = Self {
+            bands,
+            last_slot: 0,
+            ramp: None,
+            ramp_interval: 0,
+            newest: 0,
+            tickets: 0,
+        };
+        this.ramp_interval = this.slowest_window_pace();
+        this
+    }
+
+    fn slowest_window_pace(&self) -> u64 {
+        self.bands
+            .iter()
+            .filter_map(|band| match band {
+                Band::Window(window) => Some(window.params().sustained_interval()),
+                Band::Rate { .. } => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// What undoes a reservation.
+#[derive(Debug)]
+enum Undo {
+    /// Nothing was charged (cost 0).
+    Nothing,
+    Single(Grant),
+    Bands(BandsUndo),
+}
+
+#[derive(Debug)]
+struct BandsUndo {
+    ticket: u64,
+    prev_newest: u64,
+    prev_last_slot: u64,
+    prev_ramp: Option<u64>,
+    /// Previous `tat` of each rate band, in band order.
+    prev_tats: Vec<u64>,
+    slot: u64,
+    cost: u64,
+}
+
+/// A granted slot, not yet tied to a handle that refunds it.
+#[derive(Debug)]
+pub(crate) struct RawGrant {
+    slot: u64,
+    undo: Undo,
+}
+
+impl Limiter {
+    /// A limiter with a single band and no `max_wait`.
+    ///
+    /// ```
+    /// # use tower_pacer::rate::{Limiter, Quota};
+    /// let limiter = Limiter::new(Quota::per_second(10)?);
+    /// # Ok::<(), tower_pacer::ConfigError>(())
+    /// ```
+    pub fn new(quota: Quota) -> Limiter {
+        Limiter::from_valid(Limiter::builder().quota(quota))
+    }
+
+    /// Builds from a builder whose quotas and headroom are valid.
+    fn from_valid(builder: LimiterBuilder) -> Limiter {
+        let headroom = builder.headroom;
+        let core = match builder.quotas.as_slice() {
+            [quota] => match Band::new(quota, &headroom) {
+                Band::Rate { params, .. } => Core::Single(AtomicGcra::new(params)),
+                window => Core::Bands(Mutex::new(Bands::new(vec![window]))),
+            },
+            quotas => Core::Bands(Mutex::new(Bands::new(
+                quotas
+                    .iter()
+                    .map(|quota| Band::new(quota, &headroom))
+                    .collect(),
+            ))),
+        };
+        Limiter {
+            shared: Arc::new(Shared {
+                epoch: Instant::now(),
+                max_wait: AtomicU64::new(builder.max_wait.map_or(u64::MAX, nanos)),
+                paused_until: AtomicU64::new(0),
+                headroom,
+                quotas: RwLock::new(builder.quotas),
+                core,
+            }),
+        }
+    }
+
+    /// A builder for a limiter with several bands, `max_wait` or headroom.
+    pub fn builder() -> LimiterBuilder {
+        LimiterBuilder::default()
+    }
+
+    fn now_nanos(&self) -> u64 {
+        nanos(Instant::now().saturating_duration_since(self.shared.epoch))
+    }
+
+    fn instant(&self, nanos: u64) -> Instant {
+        let offset = Duration::from_nanos(nanos);
+        self.shared
+            .epoch
+            .checked_add(offset)
+            .unwrap_or_else(|| Instant::now() + super::quota::MAX_PERIOD)
+    }
+
+    /// The longest a caller may be asked to wait, if bounded.
+    pub fn max_wait(&self) -> Option<Duration> {
+        match self.shared.max_wait.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    /// Change `max_wait` at run time (`None`: unbounded).
+    pub fn set_max_wait(&self, max_wait: Option<Duration>) {
+        self.shared
+            .max_wait
+            .store(max_wait.map_or(u64::MAX, nanos), Ordering::Relaxed);
+    }
+
+    /// Reserve a slot for a call of `cost`, refusing one further away than
+    /// `max_wait` (overriding the limiter's own when `Some`).
+    pub(crate) fn reserve_raw(
+        &self,
+        cost: u64,
+        max_wait: Option<Duration>,
+    ) -> Result<(Instant, RawGrant), RateError> {
+        let now = self.now_nanos();
+        let max_wait = max_wait.map_or_else(|| self.shared.max_wait.load(Ordering::Relaxed), nanos);
+        let latest = now.saturating_add(max_wait);
+        let gate = self.shared.paused_until.load(Ordering::Acquire);
+        let result = if cost == 0 {
+            // Free calls take no room but still respect the cooldown gate.
+            let slot = now.max(gate);
+            if slot > latest {
+                Err(Refusal::TooFar { slot })
+            } else {
+                Ok(RawGrant {
+                    slot,
+                    undo: Undo::Nothing,
+                })
+            }
+        } else {
+            match &self.shared.core {
+                Core::Single(band) => {
+                    band.reserve(now.max(gate), cost, latest)
+                        .map(|grant| RawGrant {
+                            slot: grant.slot,
+                            undo: Undo::Single(grant),
+                        })
+                }
+                Core::Bands(bands) => reserve_bands(&mut lock(bands), now.max(gate), cost, latest),
+            }
+        };
+        match result {
+            Ok(grant) => Ok((self.instant(grant.slot), grant)),
+            Err(Refusal::TooFar { slot }) => Err(RateError::QuotaExhausted {
+                available_at: self.instant(slot),
+                wait: Duration::from_nanos(slot - now),
+                max_wait: Duration::from_nanos(max_wait),
+            }),
+            Err(Refusal::CostTooLarge { capacity }) => Err(RateError::CostTooLarge {
+                cost,
+                capacity,
+                band: self.band_refusing(cost),
+            }),
+        }
+    }
+
+    fn band_refusing(&self, cost: u64) -> usize {
+        let quotas = self.quotas();
+        let headroom = &self.shared.headroom;
+        quotas
+            .iter()
+            .position(|quota| match quota.kind() {
+                QuotaKind::Rate { .. } => {
+                    GcraParams::new(quota, headroom).is_some_and(|p| cost > p.burst)
+                }
+                QuotaKind::Window { .. } => {
+                    WindowParams::new(quota, headroom).is_some_and(|p| cost > p.limit)
+                }
+            })
+            .unwrap_or(0)
+    }
+
+    /// Give back a grant that was never used, where that is still possible.
+    pub(crate) fn refund(&self, grant: RawGrant) {
+        match grant.undo {
+            Undo::Nothing => {}
+            Undo::Single(grant) => {
+                if let Core::Single(band) = &self.shared.core {
+                    band.refund(&grant);
+                }
+            }
+            Undo::Bands(undo) => {
+                if let Core::Bands(bands) = &self.shared.core {
+                    refund_bands(&mut lock(bands), undo);
+                }
+            }
+        }
+    }
+
+    /// Reserve a slot for a call of `cost` and return it without waiting.
+    ///
+    /// The caller sleeps until [`Reservation::slot`], then calls
+    /// [`Reservation::consume`]. Dropping the reservation unconsumed gives
+    /// the slot back where possible (see the type's docs).
+    ///
+    /// # Errors
+    ///
+    /// [`RateError::CostTooLarge`] if a band can never hold `cost`;
+    /// [`RateError::QuotaExhausted`] if the slot is beyond `max_wait`.
+    pub fn reserve(&self, cost: u64) -> Result<Reservation, RateError> {
+        let (slot, grant) = self.reserve_raw(cost, None)?;
+        Ok(Reservation {
+            limiter: self.clone(),
+            slot,
+            grant: Some(grant),
+        })
+    }
+
+    /// Wait for a slot for a call of `cost`; the call may go out when this
+    /// returns `Ok`. Cancelling the future while it waits gives the slot
+    /// back where possible.
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](Self::reserve): nothing is waited for on error.
+    pub async fn acquire(&self, cost: u64) -> Result<(), RateError> {
+        let (slot, grant) = self.reserve_raw(cost, None)?;
+        let guard = RefundOnDrop {
+            limiter: self,
+            grant: Some(grant),
+        };
+        if slot > Instant::now() {
+            tokio::time::sleep_until(slot).await;
+        }
+        guard.consume();
+        Ok(())
+    }
+
+    /// Take room for a call of `cost` only if it is free right now.
+    ///
+    /// # Errors
+    ///
+    /// [`RateError::QuotaExhausted`] (with when room will be free) if the
+    /// call would have to wait at all; [`RateError::CostTooLarge`].
+    pub fn try_acquire(&self, cost: u64) -> Result<(), RateError> {
+        self.reserve_raw(cost, Some(Duration::ZERO)).map(|_| ())
+    }
+
+    /// Pause the whole limiter: no slot starts before `until`.
+    ///
+    /// Pauses only extend: an earlier `until` than the current pause is
+    /// ignored. Reservations already granted keep their slots (the caller
+    /// that saw the 429 should re-reserve for its retry).
+    pub fn pause_until(&self, until: Instant) {
+        let at = nanos(until.saturating_duration_since(self.shared.epoch));
+        self.shared.paused_until.fetch_max(at, Ordering::AcqRel);
+        match &self.shared.core {
+            Core::Single(band) => band.pause_until(at),
+            Core::Bands(bands) => {
+                let mut bands = lock(bands);
+                for band in &mut bands.bands {
+                    if let Band::Rate { params, tat } = band {
+                        *tat = (*tat).max(params.empty_at(at));
+                    }
+                }
+                if bands.ramp_interval > 0 {
+                    bands.ramp = Some(bands.ramp.unwrap_or(0).max(at));
+                }
+                // Undoing an older reservation would roll the pause back.
+                bands.newest = 0;
+            }
+        }
+    }
+
+    /// The end of the current pause, if one is still running.
+    pub fn paused_until(&self) -> Option<Instant> {
+        let at = self.shared.paused_until.load(Ordering::Acquire);
+        (at > self.now_nanos()).then(|| self.instant(at))
+    }
+
+    /// The quotas in force, in band order (as configured, before headroom).
+    pub fn quotas(&self) -> Vec<Quota> {
+        match self.shared.quotas.read() {
+            Ok(quotas) => quotas.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replace band `band`'s quota at run time, keeping what it has granted.
+    ///
+    /// Slots already reserved are kept (as with Go's `SetLimit`, they may
+    /// briefly overshoot or undershoot the new figure). The quota's kind
+    /// must stay the same.
+    ///
+    /// # Errors
+    ///
+    /// `quotas[i]` if there is no such band or the kind differs.
+    pub fn set_quota(&self, band: usize, quota: Quota) -> Result<(), ConfigError> {
+        let field = || format!("quotas[{band}]");
+        let headroom = &self.shared.headroom;
+        let mut quotas = match self.shared.quotas.write() {
+            Ok(quotas) => quotas,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let Some(slot) = quotas.get_mut(band) else {
+            return Err(ConfigError::new(field(), "no such quota band"));
+        };
+        let same_kind =
+            std::mem::discriminant(&slot.kind()) == std::mem::discriminant(&quota.kind());
+        if !same_kind {
+            return Err(ConfigError::new(
+                field(),
+                "a band cannot change kind (rate ↔ window)",
+            ));
+        }
+        match (&self.shared.core, Band::new(&quota, headroom)) {
+            (Core::Single(gcra), Band::Rate { params, .. }) => gcra.set_params(params),
+            (Core::Single(_), Band::Window(_)) => {
+                return Err(ConfigError::new(
+                    field(),
+                    "a band cannot change kind (rate ↔ window)",
+                ));
+            }
+            (Core::Bands(bands), new) => {
+                let mut bands = lock(bands);
+                match (bands.bands.get_mut(band), new) {
+                    (Some(Band::Rate { params, .. }), Band::Rate { params: new, .. }) => {
+                        *params = new
+                    }
+                    (Some(Band::Window(window)), Band::Window(new)) => {
+                        window.set_params(new.params())
+                    }
+                    _ => return Err(ConfigError::new(field(), "no such quota band of that kind")),
+                }
+                bands.ramp_interval = bands.slowest_window_pace();
+                bands.newest = 0;
+            }
+        }
+        *slot = quota;
+        Ok(())
+    }
+
+    /// Set band `band`, a rate, to `per_second` calls per second, keeping
+    /// its burst. Adaptive controllers drive this.
+    ///
+    /// # Errors
+    ///
+    /// As [`Quota::per_second_f64`] and [`set_quota`](Self::set_quota), and
+    /// `quotas[i]` if the band is a window.
+    pub fn set_rate(&self, band: usize, per_second: f64) -> Result<(), ConfigError> {
+        let current = self
+            .quotas()
+            .get(band)
+            .copied()
+            .ok_or_else(|| ConfigError::new(format!("quotas[{band}]"), "no such quota band"))?;
+        let QuotaKind::Rate { burst, .. } = current.kind() else {
+            return Err(ConfigError::new(
+                format!("quotas[{band}]"),
+                "is a window, not a rate",
+            ));
+        };
+        let quota = Quota::per_second_f64(per_second)?.with_burst(burst)?;
+        self.set_quota(band, quota)
+    }
+
+    /// What each band could grant right now, without waiting, and the pause.
+    pub fn snapshot(&self) -> LimiterSnapshot {
+        let now = self.now_nanos();
+        let quotas = self.quotas();
+        let remaining: Vec<u64> = match &self.shared.core {
+            Core::Single(band) => vec![band.params().remaining(band.tat(), now)],
+            Core::Bands(bands) => lock(bands)
+                .bands
+                .iter()
+                .map(|band| match band {
+                    Band::Rate { params, tat } => params.remaining(*tat, now),
+                    Band::Window(window) => window.remaining(now),
+                })
+                .collect(),
+        };
+        let paused = self.paused_until().is_some();
+        LimiterSnapshot {
+            bands: quotas
+                .into_iter()
+                .zip(remaining)
+                .map(|(quota, remaining)| BandSnapshot {
+                    quota,
+                    remaining: if paused { 0 } else { remaining },
+                })
+                .collect(),
+            paused_until: self.paused_until(),
+        }
+    }
+
+    /// True if both handles share one limiter.
+    pub fn same_as(&self, other: &Limiter) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+fn lock(bands: &Mutex<Bands>) -> MutexGuard<'_, Bands> {
+    // The state stays consistent between statements, so a panic elsewhere
+    // while holding the lock leaves nothing half-done.
+    bands
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn reserve_bands(
+    state: &mut Bands,
+    floor: u64,
+    cost: u64,
+    latest: u64,
+) -> Result<RawGrant, Refusal> {
+    // Each band's earliest slot does not depend on the candidate (grants are
+    // in slot order), so one pass finds the slot that suits them all.
+    let mut slot = floor.max(state.last_slot);
+    for band in &mut state.bands {
+        let earliest = match band {
+            Band::Rate { params, tat } => {
+                if cost > params.burst {
+                    return Err(Refusal::CostTooLarge {
+                        capacity: params.burst,
+                    });
+                }
+                params.earliest(*tat, cost)
+            }
+            Band::Window(window) => window.earliest(floor, cost)?,
+        };
+        slot = slot.max(earliest);
+    }
+    let prev_ramp = state.ramp;
+    let next_ramp = match state.ramp {
+        // The paced restart after a pause: one call per sustained interval
+        // for as long as callers keep up with it.
+        Some(ramp) if slot <= ramp => {
+            slot = ramp;
+            Some(ramp.saturating_add(cost.saturating_mul(state.ramp_interval)))
+        }
+        _ => None,
+    };
+    if slot > latest {
+        return Err(Refusal::TooFar { slot });
+    }
+    let mut prev_tats = Vec::new();
+    for band in &mut state.bands {
+        match band {
+            Band::Rate { params, tat } => {
+                prev_tats.push(*tat);
+                *tat = params.advance(*tat, slot, cost);
+            }
+            Band::Window(window) => window.commit(slot, cost),
+        }
+    }
+    state.ramp = next_ramp;
+    state.tickets += 1;
+    let undo = BandsUndo {
+        ticket: state.tickets,
+        prev_newest: state.newest,
+        prev_last_slot: state.last_slot,
+        prev_ramp,
+        prev_tats,
+        slot,
+        cost,
+    };
+    state.newest = state.tickets;
+    state.last_slot = slot;
+    Ok(RawGrant {
+        slot,
+        undo: Undo::Bands(undo),
+    })
+}
+
+fn refund_bands(state: &mut Bands, undo: BandsUndo) {
+    if state.newest != undo.ticket {
+        return;
+    }
+    let mut prev_tats = undo.prev_tats.into_iter();
+    for band in &mut state.bands {
+        match band {
+            Band::Rate { tat, .. } => {
+                if let Some(prev) = prev_tats.next() {
+                    *tat = prev;
+                }
+            }
+            Band::Window(window) => window.undo_last(undo.slot, undo.cost),
+        }
+    }
+    state.ramp = undo.prev_ramp;
+    state.last_slot = undo.prev_last_slot;
+    state.newest = undo.prev_newest;
+}
+
+impl fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiter")
+            .field("quotas", &self.quotas())
+            .field("max_wait", &self.max_wait())
+            .field("headroom", &self.shared.headroom)
+            .finish()
+    }
+}
+
+/// Refunds a grant when dropped unconsumed (a cancelled wait).
+struct RefundOnDrop<'a> {
+    limiter: &'a Limiter,
+    grant: Option<RawGrant>,
+}
+
+impl RefundOnDrop<'_> {
+    fn consume(mut self) {
+        self.grant = None;
+    }
+}
+
+impl Drop for RefundOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(grant) = self.grant.take() {
+            self.limiter.refund(grant);
+        }
+    }
+}
+
+/// A reserved slot on a [`Limiter`].
+///
+/// Sleep until [`slot`](Self::slot), then [`consume`](Self::consume) it.
+/// Dropped unconsumed, it gives the slot back where that is still possible:
+/// see [`Limiter`]'s "Giving slots back".
+#[derive(Debug)]
+pub struct Reservation {
+    limiter: Limiter,
+    slot: Instant,
+    grant: Option<RawGrant>,
+}
+
+impl Reservation {
+    pub(crate) fn new(limiter: Limiter, slot: Instant, grant: RawGrant) -> Self {
+        Self {
+            limiter,
+            slot,
+            grant: Some(grant),
+        }
+    }
+
+    /// When the call may go out.
+    pub fn slot(&self) -> Instant {
+        self.slot
+    }
+
+    /// How long from now until the slot (zero if it has come).
+    pub fn delay(&self) -> Duration {
+        self.slot.saturating_duration_since(Instant::now())
+    }
+
+    /// Mark the slot as used: it will not be given back.
+    pub fn consume(mut self) {
+        self.grant = None;
+    }
+
+    /// Sleep until the slot, then consume it.
+    pub async fn wait(self) {
+        tokio::time::sleep_until(self.slot).await;
+        self.consume();
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(grant) = self.grant.take() {
+            self.limiter.refund(grant);
+        }
+    }
+}
+
+/// A view of a [`Limiter`] at one instant; see [`Limiter::snapshot`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LimiterSnapshot {
+    /// One entry per band, in band order.
+    pub bands: Vec<BandSnapshot>,
+    /// The end of the current pause, if any.
+    pub paused_until: Option<Instant>,
+}
+
+/// One band of a [`LimiterSnapshot`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BandSnapshot {
+    /// The band's quota, as configured.
+    pub quota: Quota,
+    /// Cost that could be granted right now without waiting (0 while paused).
+    pub remaining: u64,
+}

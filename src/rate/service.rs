@@ -1,0 +1,102 @@
+use std::task::{Context, Poll};
+
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use super::{Cost, Limiter, UnitCost};
+use crate::BoxError;
+
+/// Waits for a slot on a shared [`Limiter`] before each call.
+///
+/// # Where the wait happens
+///
+/// `poll_ready` only waits for the inner service. The slot is reserved in
+/// `call`, because the cost depends on the request and because a slot
+/// reserved in `poll_ready` would be held by a clone that is polled but
+/// never called. If the slot has come, the request goes straight through;
+/// otherwise the response future sleeps until the slot and then calls the
+/// (already ready) inner service. Slots are handed out in `call` order.
+///
+/// A slot beyond the limiter's `max_wait`, or a cost no band can hold,
+/// fails the call at once with a [`RateError`](super::RateError) (boxed, as
+/// tower's middleware errors are; downcast to inspect it). Dropping the
+/// response future while it waits gives the slot back where possible.
+///
+/// Clones share the limiter. The inner service must be `Clone` so a ready
+/// copy can wait in the response future.
+#[derive(Debug, Clone)]
+pub struct RateLimit<S, C = UnitCost> {
+    inner: S,
+    limiter: Limiter,
+    cost: C,
+}
+
+impl<S> RateLimit<S> {
+    /// Each request costs one unit of `limiter`.
+    pub fn new(inner: S, limiter: Limiter) -> Self {
+        Self::with_cost(inner, limiter, UnitCost)
+    }
+}
+
+impl<S, C> RateLimit<S, C> {
+    /// Each request costs what `cost` says.
+    pub fn with_cost(inner: S, limiter: Limiter, cost: C) -> Self {
+        Self {
+            inner,
+            limiter,
+            cost,
+        }
+    }
+
+    /// The shared limiter.
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming the wrapper.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, C, Request> Service<Request> for RateLimit<S, C>
+where
+    S: Service<Request> + Clone,
+    S::Error: Into<BoxError>,
+    C: Cost<Request>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Request>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let cost = self.cost.cost(&request);
+        let (slot, grant) = match self.limiter.reserve_raw(cost, None) {
+            Ok(granted) => granted,
+            Err(error) => return ResponseFuture::failed(error),
+        };
+        // The ready service goes with the request; a fresh clone stays.
+        let clone = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        if slot <= Instant::now() {
+            return ResponseFuture::called(ready.call(request));
+        }
+        tracing::trace!(wait = ?slot.saturating_duration_since(Instant::now()), "rate limited; waiting for slot");
+        ResponseFuture::waiting(slot, self.limiter.clone(), grant, ready, request)
+    }
+}

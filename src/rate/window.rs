@@ -1,0 +1,293 @@
+//! The window band: at most `limit` cost units in any interval of length
+//! `window`.
+//!
+//! Two representations, chosen by the limit:
+//!
+//! - **Exact** (limit ≤ [`EXACT_LIMIT`]): the grants of the last window, one
+//!   entry per call (at most `limit` entries, since each costs ≥ 1). A slot
+//!   is the first instant at which enough old grants have left the window.
+//! - **Bucketed** (larger limits, such as a daily cap of 1 000 000): grants
+//!   are counted in [`BUCKETS`] sub-window buckets. A bucket that overlaps
+//!   the window at all counts whole, so the band may admit slightly *less*
+//!   than the quota, never more: a grant is held for up to `window +
+//!   window/BUCKETS`, and a saturating load achieves at least
+//!   `BUCKETS/(BUCKETS+1)` (99.9 %) of the quota.
+//!
+//! Both cost O(grants dropped) per reservation, amortised O(1), under the
+//! limiter's mutex; memory is bounded by the limit (exact) or the bucket
+//! count (bucketed), plus whatever waiting callers have reserved ahead.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::Headroom;
+use super::gcra::Refusal;
+use super::quota::{Quota, QuotaKind};
+
+/// The largest limit kept exactly, one entry per grant.
+pub const EXACT_LIMIT: u64 = 4096;
+
+/// The number of sub-window buckets for limits above [`EXACT_LIMIT`].
+pub const BUCKETS: u64 = 1024;
+
+/// A window band's figures, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WindowParams {
+    pub(crate) limit: u64,
+    pub(crate) window: u64,
+}
+
+impl WindowParams {
+    /// The band for a window quota, narrowed by `headroom`; `None` for a rate.
+    pub(crate) fn new(quota: &Quota, headroom: &Headroom) -> Option<Self> {
+        match quota.kind() {
+            QuotaKind::Window { limit, window } => Some(Self::window(limit, window, headroom)),
+            QuotaKind::Rate { .. } => None,
+        }
+    }
+
+    /// `limit` per `window`, narrowed by `headroom`.
+    pub(crate) fn window(limit: u64, window: Duration, headroom: &Headroom) -> Self {
+        // Rounded down: never more than the quota.
+        let limit = ((limit as f64 * headroom.fraction).floor() as u64).max(1);
+        let window =
+            u64::try_from(window.saturating_add(headroom.margin).as_nanos()).unwrap_or(u64::MAX);
+        Self { limit, window }
+    }
+
+    /// The sustained spacing that spends the limit evenly over the window.
+    pub(crate) fn sustained_interval(&self) -> u64 {
+        self.window.div_ceil(self.limit).max(1)
+    }
+}
+
+#[derive(Debug)]
+enum Grants {
+    /// (slot, cost) of every grant still inside the window, oldest first.
+    Exact { grants: VecDeque<(u64, u64)> },
+    /// Cost per bucket of `width` ns; the front bucket has index `first`.
+    Bucketed {
+        width: u64,
+        first: u64,
+        buckets: VecDeque<u64>,
+    },
+}
+
+/// One window band's state.
+#[derive(Debug)]
+pub(crate) struct WindowBand {
+    params: WindowParams,
+    grants: Grants,
+    /// Total cost held in `grants`.
+    held: u64,
+}
+
+impl WindowBand {
+    pub(crate) fn new(params: WindowParams) -> Self {
+        Self {
+            params,
+            grants: Self::empty_grants(&params),
+            held: 0,
+        }
+    }
+
+    fn empty_grants(params: &WindowParams) -> Grants {
+        if params.limit <= EXACT_LIMIT {
+            Grants::Exact {
+                grants: VecDeque::new(),
+            }
+        } else {
+            Grants::Bucketed {
+                width: params.window.div_ceil(BUCKETS).max(1),
+                first: 0,
+                buckets: VecDeque::new(),
+            }
+        }
+    }
+
+    pub(crate) fn params(&self) -> WindowParams {
+        self.params
+    }
+
+    /// Replace the figures; grants already made keep counting.
+    pub(crate) fn set_params(&mut self, params: WindowParams) {
+        let old = std::mem::replace(&mut self.grants, Self::empty_grants(&params));
+        self.params = params;
+        self.held = 0;
+        // Re-file every grant; a bucket becomes one grant at its last instant,
+        // so it stays in the window at least as long as before.
+        match old {
+            Grants::Exact { grants } => {
+                for (slot, cost) in grants {
+                    self.commit(slot, cost);
+                }
+            }
+            Grants::Bucketed {
+                width,
+                first,
+                buckets,
+            } => {
+                for (index, cost) in (first..).zip(buckets) {
+                    if cost > 0 {
+                        let end = index.saturating_add(1).saturating_mul(width) - 1;
+                        self.commit(end, cost);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forget grants that can no longer share a window with any slot ≥ `now`.
+    fn prune(&mut self, now: u64) {
+        let horizon = now.saturating_sub(self.params.window);
+        match &mut self.grants {
+            Grants::Exact { grants } => {
+                while let Some(&(slot, cost)) = grants.front() {
+                    if slot >= horizon {
+                        break;
+                    }
+                    grants.pop_front();
+                    self.held -= cost;
+                }
+            }
+            Grants::Bucketed {
+                width,
+                first,
+                buckets,
+            } => {
+                let lowest = horizon / *width;
+                while *first < lowest {
+                    match buckets.pop_front() {
+                        Some(cost) => self.held -= cost,
+                        None => {
+                            *first = lowest;
+                            break;
+                        }
+                    }
+                    *first += 1;
+                }
+            }
+        }
+    }
+
+    /// The earliest instant (≥ every grant) at which `cost` fits.
+    ///
+    /// Grants are made in slot order, so a later slot only sees grants leave
+    /// the window: the answer is the instant the oldest grants that must go
+    /// have gone (0 when the cost already fits).
+    pub(crate) fn earliest(&mut self, now: u64, cost: u64) -> Result<u64, Refusal> {
+        if cost > self.params.limit {
+            return Err(Refusal::CostTooLarge {
+                capacity: self.params.limit,
+            });
+        }
+        self.prune(now);
+        let mut excess = (self.held + cost).saturating_sub(self.params.limit);
+        if excess == 0 {
+            return Ok(0);
+        }
+        let window = self.params.window;
+        match &self.grants {
+            Grants::Exact { grants } => {
+                for &(slot, cost) in grants {
+                    excess = excess.saturating_sub(cost);
+                    if excess == 0 {
+                        // `slot` must fall strictly before the window [s − w, s].
+                        return Ok(slot.saturating_add(window).saturating_add(1));
+                    }
+                }
+            }
+            Grants::Bucketed {
+                width,
+                first,
+                buckets,
+            } => {
+                for (index, &cost) in (*first..).zip(buckets) {
+                    excess = excess.saturating_sub(cost);
+                    if excess == 0 {
+                        // The bucket must end before the window starts.
+                        let end = index.saturating_add(1).saturating_mul(*width);
+                        return Ok(end.saturating_add(window));
+                    }
+                }
+            }
+        }
+        // Unreachable while `held` matches the grants; refuse rather than panic.
+        Err(Refusal::CostTooLarge {
+            capacity: self.params.limit,
+        })
+    }
+
+    /// Record a grant of `cost` at `slot` (no earlier than any other grant).
+    pub(crate) fn commit(&mut self, slot: u64, cost: u64) {
+        self.held += cost;
+        match &mut self.grants {
+            Grants::Exact { grants } => grants.push_back((slot, cost)),
+            Grants::Bucketed {
+                width,
+                first,
+                buckets,
+            } => {
+                let index = slot / *width;
+                if buckets.is_empty() {
+                    *first = index;
+                }
+                // A grant older than the front bucket is filed in it: later,
+                // hence held at least as long (conservative).
+                let offset = index.saturating_sub(*first) as usize;
+                if buckets.len() <= offset {
+                    buckets.resize(offset + 1, 0);
+                }
+                if let Some(bucket) = buckets.get_mut(offset) {
+                    *bucket += cost;
+                }
+            }
+        }
+    }
+
+    /// Take back the most recent grant, made at `slot` for `cost`.
+    pub(crate) fn undo_last(&mut self, slot: u64, cost: u64) {
+        match &mut self.grants {
+            Grants::Exact { grants } => {
+                if grants.back() == Some(&(slot, cost)) {
+                    grants.pop_back();
+                    self.held -= cost;
+                }
+            }
+            Grants::Bucketed {
+                width,
+                first,
+                buckets,
+            } => {
+                let offset = (slot / *width).saturating_sub(*first) as usize;
+                if let Some(bucket) = buckets.get_mut(offset) {
+                    let taken = cost.min(*bucket);
+                    *bucket -= taken;
+                    self.held -= taken;
+                }
+            }
+        }
+    }
+
+    /// Cost that could be granted at `now` without waiting.
+    pub(crate) fn remaining(&self, now: u64) -> u64 {
+        let horizon = now.saturating_sub(self.params.window);
+        let held: u64 = match &self.grants {
+            Grants::Exact { grants } => grants
+                .iter()
+                .filter(|(slot, _)| *slot >= horizon)
+                .map(|(_, cost)| cost)
+                .sum(),
+            Grants::Bucketed {
+                width,
+                first,
+                buckets,
+            } => (*first..)
+                .zip(buckets)
+                .filter(|(index, _)| *index >= horizon / *width)
+                .map(|(_, cost)| cost)
+                .sum(),
+        };
+        self.params.limit.saturating_sub(held)
+    }
+}
