@@ -1,6 +1,7 @@
 //! The shared limiter: one or more quota bands, FIFO reservations and a
 //! cooldown gate.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -91,6 +92,9 @@ impl LimiterBuilder {
     }
 }
 
+/// How many cancelled reservations wait for a chance to be given back.
+const MAX_ORPHANS: usize = 256;
+
 /// Whole nanoseconds of `d`, saturating.
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -116,13 +120,22 @@ fn nanos(d: Duration) -> u64 {
 /// # Giving slots back
 ///
 /// A [`Reservation`] dropped before it is [consumed](Reservation::consume)
-/// gives its slot back **if no other reservation was made on this limiter
-/// after it** (refunds chain: when the last several waiters drop, in any
-/// order among themselves, they all give their slots back). Otherwise its
-/// slot stays spent, as idle time: later waiters keep the slots they were
-/// given and are not moved earlier. A pause ([`pause_until`](Self::pause_until))
-/// or a quota change also ends the chance of a refund for reservations
-/// made before it.
+/// gives its slot back **once every reservation made after it has been
+/// given back too** — at once if it is the newest, or later, when the
+/// newer ones are dropped as well (in any order; up to 256 cancelled
+/// reservations are remembered for this). The next caller then gets the
+/// slot. A reservation with a consumed or still-waiting reservation after
+/// it keeps its slot spent, as idle time: later waiters keep the slots they
+/// were given and are not moved earlier, so at most one slot per dropped
+/// waiter is lost and the quota is never exceeded. A pause
+/// ([`pause_until`](Self::pause_until)) or a quota change ends the chance of
+/// a refund for reservations made before it.
+///
+/// # Timer resolution
+///
+/// Slots are exact to the nanosecond; tokio's timer wakes sleepers on whole
+/// milliseconds, up to 1 ms after their slot, never before. Window bands
+/// keep a 1 ms guard so that calls sent that late still respect the window.
 ///
 /// # Cooldown gate
 ///
@@ -165,6 +178,8 @@ struct Shared {
     max_wait: AtomicU64,
     /// The cooldown gate: no slot before this (nanoseconds since `epoch`).
     paused_until: AtomicU64,
+    /// Cancelled reservations waiting for the newer ones to be given back.
+    orphans: Mutex<VecDeque<RawGrant>>,
     headroom: Headroom,
     quotas: RwLock<Vec<Quota>>,
     core: Core,
@@ -300,6 +315,7 @@ impl Limiter {
                 epoch: Instant::now(),
                 max_wait: AtomicU64::new(builder.max_wait.map_or(u64::MAX, nanos)),
                 paused_until: AtomicU64::new(0),
+                orphans: Mutex::new(VecDeque::new()),
                 headroom,
                 quotas: RwLock::new(builder.quotas),
                 core,
@@ -405,20 +421,44 @@ impl Limiter {
     }
 
     /// Give back a grant that was never used, where that is still possible.
+    ///
+    /// Only the newest reservation can be undone exactly. An older one is
+    /// kept aside (up to [`MAX_ORPHANS`]) and undone as soon as everything
+    /// reserved after it has been given back too.
     pub(crate) fn refund(&self, grant: RawGrant) {
-        match grant.undo {
-            Undo::Nothing => {}
-            Undo::Single(grant) => {
-                if let Core::Single(band) = &self.shared.core {
-                    band.refund(&grant);
-                }
+        let mut orphans = self
+            .shared
+            .orphans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !self.try_refund(&grant) {
+            if orphans.len() >= MAX_ORPHANS {
+                orphans.pop_front();
             }
-            Undo::Bands(undo) => {
-                if let Core::Bands(bands) = &self.shared.core {
-                    refund_bands(&mut lock(bands), undo);
-                }
-            }
+            orphans.push_back(grant);
+            return;
         }
+        // Each undo may make an older orphan the newest reservation.
+        while let Some(index) = orphans.iter().rposition(|orphan| self.try_refund(orphan)) {
+            orphans.remove(index);
+        }
+    }
+
+    fn try_refund(&self, grant: &RawGrant) -> bool {
+        match (&grant.undo, &self.shared.core) {
+            (Undo::Nothing, _) => true,
+            (Undo::Single(grant), Core::Single(band)) => band.refund(grant),
+            (Undo::Bands(undo), Core::Bands(bands)) => refund_bands(&mut lock(bands), undo),
+            _ => false,
+        }
+    }
+
+    fn forget_orphans(&self) {
+        self.shared
+            .orphans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Reserve a slot for a call of `cost` and return it without waiting.
@@ -478,6 +518,7 @@ impl Limiter {
     pub fn pause_until(&self, until: Instant) {
         let at = nanos(until.saturating_duration_since(self.shared.epoch));
         self.shared.paused_until.fetch_max(at, Ordering::AcqRel);
+        self.forget_orphans();
         match &self.shared.core {
             Core::Single(band) => band.pause_until(at),
             Core::Bands(bands) => {
@@ -561,6 +602,8 @@ impl Limiter {
             }
         }
         *slot = quota;
+        drop(quotas);
+        self.forget_orphans();
         Ok(())
     }
 
@@ -591,14 +634,14 @@ impl Limiter {
     pub fn snapshot(&self) -> LimiterSnapshot {
         let now = self.now_nanos();
         let quotas = self.quotas();
-        let remaining: Vec<u64> = match &self.shared.core {
-            Core::Single(band) => vec![band.params().remaining(band.tat(), now)],
+        let figures: Vec<(u64, usize)> = match &self.shared.core {
+            Core::Single(band) => vec![(band.params().remaining(band.tat(), now), 1)],
             Core::Bands(bands) => lock(bands)
                 .bands
                 .iter()
                 .map(|band| match band {
-                    Band::Rate { params, tat } => params.remaining(*tat, now),
-                    Band::Window(window) => window.remaining(now),
+                    Band::Rate { params, tat } => (params.remaining(*tat, now), 1),
+                    Band::Window(window) => (window.remaining(now), window.tracked()),
                 })
                 .collect(),
         };
@@ -606,10 +649,11 @@ impl Limiter {
         LimiterSnapshot {
             bands: quotas
                 .into_iter()
-                .zip(remaining)
-                .map(|(quota, remaining)| BandSnapshot {
+                .zip(figures)
+                .map(|(quota, (remaining, tracked))| BandSnapshot {
                     quota,
                     remaining: if paused { 0 } else { remaining },
+                    tracked,
                 })
                 .collect(),
             paused_until: self.paused_until(),
@@ -695,11 +739,11 @@ fn reserve_bands(
     })
 }
 
-fn refund_bands(state: &mut Bands, undo: BandsUndo) {
+fn refund_bands(state: &mut Bands, undo: &BandsUndo) -> bool {
     if state.newest != undo.ticket {
-        return;
+        return false;
     }
-    let mut prev_tats = undo.prev_tats.into_iter();
+    let mut prev_tats = undo.prev_tats.iter().copied();
     for band in &mut state.bands {
         match band {
             Band::Rate { tat, .. } => {
@@ -713,6 +757,7 @@ fn refund_bands(state: &mut Bands, undo: BandsUndo) {
     state.ramp = undo.prev_ramp;
     state.last_slot = undo.prev_last_slot;
     state.newest = undo.prev_newest;
+    true
 }
 
 impl fmt::Debug for Limiter {
@@ -814,4 +859,9 @@ pub struct BandSnapshot {
     pub quota: Quota,
     /// Cost that could be granted right now without waiting (0 while paused).
     pub remaining: u64,
+    /// Entries the band keeps in memory: 1 for a rate; one per grant still
+    /// in the window for an exact window (at most its limit, plus grants
+    /// reserved ahead); one per bucket for a bucketed window (about
+    /// [`BUCKETS`](super::BUCKETS), plus buckets reserved ahead).
+    pub tracked: usize,
 }

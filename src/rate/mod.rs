@@ -55,4 +55,4 @@ pub use layer::RateLimitLayer;
 pub use limiter::{BandSnapshot, Headroom, Limiter, LimiterBuilder, LimiterSnapshot, Reservation};
 pub use quota::{MAX_PERIOD, Quota, QuotaKind};
 pub use service::RateLimit;
-pub use window::{BUCKETS, EXACT_LIMIT};
+pub use window::{BUCKETS, EXACT_LIMIT, WINDOW_GUARD};

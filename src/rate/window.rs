@@ -30,6 +30,13 @@ pub const EXACT_LIMIT: u64 = 4096;
 /// The number of sub-window buckets for limits above [`EXACT_LIMIT`].
 pub const BUCKETS: u64 = 1024;
 
+/// How long after a grant leaves the window the next one may start: one
+/// tick of tokio's timer, which may wake a sleeper up to 1 ms after its
+/// slot. Without it, two calls woken late and early could be sent exactly
+/// a window apart.
+pub const WINDOW_GUARD: Duration = Duration::from_millis(1);
+const GUARD: u64 = WINDOW_GUARD.as_nanos() as u64;
+
 /// A window band's figures, in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WindowParams {
@@ -192,8 +199,9 @@ impl WindowBand {
                 for &(slot, cost) in grants {
                     excess = excess.saturating_sub(cost);
                     if excess == 0 {
-                        // `slot` must fall strictly before the window [s − w, s].
-                        return Ok(slot.saturating_add(window).saturating_add(1));
+                        // `slot` must fall before the window [s − w, s],
+                        // by a timer tick.
+                        return Ok(slot.saturating_add(window).saturating_add(GUARD));
                     }
                 }
             }
@@ -207,7 +215,7 @@ impl WindowBand {
                     if excess == 0 {
                         // The bucket must end before the window starts.
                         let end = index.saturating_add(1).saturating_mul(*width);
-                        return Ok(end.saturating_add(window));
+                        return Ok(end.saturating_add(window).saturating_add(GUARD));
                     }
                 }
             }
@@ -266,6 +274,14 @@ impl WindowBand {
                     self.held -= taken;
                 }
             }
+        }
+    }
+
+    /// Entries kept in memory: one per grant (exact) or per bucket.
+    pub(crate) fn tracked(&self) -> usize {
+        match &self.grants {
+            Grants::Exact { grants } => grants.len(),
+            Grants::Bucketed { buckets, .. } => buckets.len(),
         }
     }
 

@@ -1,0 +1,355 @@
+//! The limiter core through its public API, in paused tokio time.
+
+use std::time::Duration;
+
+use tokio::time::{self, Instant};
+use tower_pacer::rate::{BUCKETS, Limiter, Quota, RateError, WINDOW_GUARD};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_band_spaces_calls_after_the_burst() {
+    let limiter = Limiter::new(Quota::per_second(10).unwrap().with_burst(3).unwrap());
+    let start = Instant::now();
+    let slots: Vec<Duration> = (0..6)
+        .map(|_| limiter.reserve(1).unwrap())
+        .map(|r| {
+            let at = r.slot() - start;
+            r.consume();
+            at
+        })
+        .collect();
+    assert_eq!(slots, [0, 0, 0, 100, 200, 300].map(|ms| ms * MS));
+}
+
+#[tokio::test(start_paused = true)]
+async fn window_band_waits_for_the_oldest_call_to_leave() {
+    let limiter = Limiter::builder()
+        .quota(Quota::window(3, secs(10)).unwrap())
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    for _ in 0..3 {
+        limiter.acquire(1).await.unwrap();
+    }
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    time::advance(secs(4)).await;
+    let slot = limiter.reserve(1).unwrap().slot();
+    // The first call leaves [s − 10 s, s] after 10 s, plus the timer guard.
+    assert_eq!(slot - start, secs(10) + WINDOW_GUARD);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_band_must_have_room_and_none_is_charged_on_refusal() {
+    let limiter = Limiter::builder()
+        .quota(Quota::window(5, secs(1)).unwrap())
+        .quota(Quota::window(8, secs(60)).unwrap())
+        .max_wait(secs(5))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        limiter.acquire(1).await.unwrap();
+    }
+    // The 1 s band is full; the next slot is just after 1 s.
+    limiter.acquire(3).await.unwrap();
+    // The daily-ish band has 0 left: the refusal charges neither band.
+    let err = limiter.reserve(1).unwrap_err();
+    let RateError::QuotaExhausted { available_at, .. } = err else {
+        panic!("expected QuotaExhausted, got {err:?}");
+    };
+    assert!(available_at > Instant::now() + secs(58));
+    let snapshot = limiter.snapshot();
+    assert_eq!(snapshot.bands[1].remaining, 0);
+    time::advance(secs(1) + WINDOW_GUARD).await;
+    assert_eq!(
+        limiter.snapshot().bands[0].remaining,
+        5,
+        "the refused call took no room"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slot_beyond_max_wait_is_a_typed_error_carrying_when() {
+    let limiter = Limiter::builder()
+        .quota(Quota::per_second(1).unwrap())
+        .max_wait(secs(2))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    for _ in 0..3 {
+        limiter.reserve(1).unwrap().consume();
+    }
+    match limiter.reserve(1) {
+        Err(RateError::QuotaExhausted {
+            available_at,
+            wait,
+            max_wait,
+        }) => {
+            assert_eq!(available_at - start, secs(3));
+            assert_eq!(wait, secs(3));
+            assert_eq!(max_wait, secs(2));
+        }
+        other => panic!("expected QuotaExhausted, got {other:?}"),
+    }
+    // Nothing was reserved by the refusal.
+    time::advance(secs(1)).await;
+    assert_eq!(limiter.reserve(1).unwrap().slot() - start, secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_acquire_never_waits() {
+    let limiter = Limiter::new(Quota::per_second(2).unwrap());
+    limiter.try_acquire(1).unwrap();
+    let err = limiter.try_acquire(1).unwrap_err();
+    assert_eq!(
+        err.available_at().map(|at| at - Instant::now()),
+        Some(500 * MS)
+    );
+    time::advance(500 * MS).await;
+    limiter.try_acquire(1).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cost_no_band_can_hold_fails_at_once_naming_the_band() {
+    let limiter = Limiter::builder()
+        .quota(Quota::per_second(10).unwrap().with_burst(20).unwrap())
+        .quota(Quota::window(50, secs(10)).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(
+        limiter.reserve(21).unwrap_err(),
+        RateError::CostTooLarge {
+            cost: 21,
+            capacity: 20,
+            band: 0
+        }
+    );
+    let single = Limiter::new(Quota::window(50, secs(10)).unwrap());
+    assert_eq!(
+        single.reserve(51).unwrap_err(),
+        RateError::CostTooLarge {
+            cost: 51,
+            capacity: 50,
+            band: 0
+        }
+    );
+    // A cost that fits is fine, and costs add up.
+    limiter.acquire(20).await.unwrap();
+    assert_eq!(limiter.snapshot().bands[1].remaining, 30);
+}
+
+#[tokio::test(start_paused = true)]
+async fn weighted_costs_spend_a_rate_band_proportionally() {
+    let limiter = Limiter::new(Quota::per_second(10).unwrap().with_burst(10).unwrap());
+    let start = Instant::now();
+    limiter.acquire(10).await.unwrap();
+    limiter.acquire(5).await.unwrap();
+    // Five cells refill in 500 ms.
+    assert_eq!(start.elapsed(), 500 * MS);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cooldown_gate_holds_every_caller_then_resumes_paced() {
+    let limiter = Limiter::builder()
+        .quota(Quota::window(100, secs(10)).unwrap())
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    limiter.pause_until(start + secs(2));
+    assert_eq!(limiter.paused_until(), Some(start + secs(2)));
+    assert_eq!(limiter.snapshot().bands[0].remaining, 0);
+    let slots: Vec<Duration> = (0..4)
+        .map(|_| {
+            let r = limiter.reserve(1).unwrap();
+            let at = r.slot() - start;
+            r.consume();
+            at
+        })
+        .collect();
+    // Window 100/10 s resumes at its sustained pace: one per 100 ms.
+    assert_eq!(slots, [2000, 2100, 2200, 2300].map(|ms| ms * MS));
+    // An earlier pause does not shorten the current one.
+    limiter.pause_until(start + secs(1));
+    assert_eq!(limiter.paused_until(), Some(start + secs(2)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cooldown_on_a_rate_band_empties_the_bucket() {
+    let limiter = Limiter::new(Quota::per_second(10).unwrap().with_burst(10).unwrap());
+    let start = Instant::now();
+    limiter.pause_until(start + secs(2));
+    let slots: Vec<Duration> = (0..3)
+        .map(|_| {
+            let r = limiter.reserve(1).unwrap();
+            let at = r.slot() - start;
+            r.consume();
+            at
+        })
+        .collect();
+    assert_eq!(slots, [2000, 2100, 2200].map(|ms| ms * MS));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_changes_at_run_time() {
+    let limiter = Limiter::new(Quota::per_second(10).unwrap());
+    let start = Instant::now();
+    limiter.acquire(1).await.unwrap();
+    limiter.acquire(1).await.unwrap();
+    assert_eq!(start.elapsed(), 100 * MS);
+    limiter.set_rate(0, 2.0).unwrap();
+    limiter.acquire(1).await.unwrap();
+    limiter.acquire(1).await.unwrap();
+    // The slot already reserved (200 ms) stands; the next follows at 2/s.
+    assert_eq!(start.elapsed(), 700 * MS);
+    let window = Limiter::new(Quota::window(2, secs(1)).unwrap());
+    window.acquire(2).await.unwrap();
+    window
+        .set_quota(0, Quota::window(4, secs(1)).unwrap())
+        .unwrap();
+    let before = Instant::now();
+    window.acquire(2).await.unwrap();
+    assert_eq!(
+        before.elapsed(),
+        Duration::ZERO,
+        "the larger window has room"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn headroom_runs_under_the_quota() {
+    let limiter = Limiter::builder()
+        .quota(Quota::per_second(10).unwrap())
+        .headroom(0.5)
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    limiter.acquire(1).await.unwrap();
+    limiter.acquire(1).await.unwrap();
+    assert_eq!(start.elapsed(), 200 * MS);
+    let window = Limiter::builder()
+        .quota(Quota::window(100, secs(10)).unwrap())
+        .headroom(0.98)
+        .margin(50 * MS)
+        .build()
+        .unwrap();
+    assert_eq!(window.snapshot().bands[0].remaining, 98);
+    let before = Instant::now();
+    window.acquire(98).await.unwrap();
+    let slot = window.reserve(1).unwrap().slot();
+    assert_eq!(slot - before, secs(10) + 50 * MS + WINDOW_GUARD);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bucketed_window_keeps_memory_bounded_and_never_exceeds() {
+    let day = secs(86_400);
+    let limiter = Limiter::builder()
+        .quota(Quota::window(1_000_000, day).unwrap())
+        .build()
+        .unwrap();
+    // A million calls spread over the day, a few per second.
+    let mut granted = 0u64;
+    for _ in 0..1000 {
+        limiter.acquire(1000).await.unwrap();
+        granted += 1000;
+        time::advance(secs(80)).await;
+    }
+    assert_eq!(granted, 1_000_000);
+    let band = &limiter.snapshot().bands[0];
+    assert!(
+        band.tracked <= BUCKETS as usize + 2,
+        "kept {} entries",
+        band.tracked
+    );
+    // The quota is spent: the next call waits for the oldest bucket to leave.
+    let r = limiter.reserve(1).unwrap();
+    let wait = r.delay();
+    // The first grant (t = 0) leaves the window after a day plus at most one
+    // bucket (84.4 s); we are 80 000 s in.
+    assert!(wait >= day - secs(80_000), "waited only {wait:?}");
+    assert!(
+        wait <= day - secs(80_000) + day / BUCKETS as u32 + WINDOW_GUARD,
+        "waited {wait:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn config_errors_name_the_field() {
+    let field = |e: tower_pacer::ConfigError| e.field().to_owned();
+    assert_eq!(field(Quota::per_second(0).unwrap_err()), "quota.count");
+    assert_eq!(
+        field(Quota::rate(1, Duration::ZERO).unwrap_err()),
+        "quota.period"
+    );
+    assert_eq!(
+        field(Quota::rate(1, secs(400 * 86_400)).unwrap_err()),
+        "quota.period"
+    );
+    assert_eq!(field(Quota::window(0, secs(1)).unwrap_err()), "quota.limit");
+    assert_eq!(
+        field(Quota::window(1, Duration::ZERO).unwrap_err()),
+        "quota.window"
+    );
+    assert_eq!(
+        field(Quota::per_second(1).unwrap().with_burst(0).unwrap_err()),
+        "quota.burst"
+    );
+    assert_eq!(
+        field(
+            Quota::per_hour(1)
+                .unwrap()
+                .with_burst(u64::MAX)
+                .unwrap_err()
+        ),
+        "quota.burst"
+    );
+    assert_eq!(
+        field(
+            Quota::window(5, secs(1))
+                .unwrap()
+                .with_burst(2)
+                .unwrap_err()
+        ),
+        "quota.burst"
+    );
+    for bad in [f64::NAN, f64::INFINITY, 0.0, -1.0] {
+        assert_eq!(field(Quota::per_second_f64(bad).unwrap_err()), "quota.rate");
+    }
+    assert_eq!(field(Limiter::builder().build().unwrap_err()), "quotas");
+    for bad in [f64::NAN, 0.0, 1.5, -0.1] {
+        let err = Limiter::builder()
+            .quota(Quota::per_second(1).unwrap())
+            .headroom(bad)
+            .build()
+            .unwrap_err();
+        assert_eq!(field(err), "headroom.fraction");
+    }
+    let limiter = Limiter::new(Quota::per_second(1).unwrap());
+    assert_eq!(
+        field(
+            limiter
+                .set_quota(3, Quota::per_second(2).unwrap())
+                .unwrap_err()
+        ),
+        "quotas[3]"
+    );
+    assert_eq!(
+        field(
+            limiter
+                .set_quota(0, Quota::window(2, secs(1)).unwrap())
+                .unwrap_err()
+        ),
+        "quotas[0]"
+    );
+    assert_eq!(
+        field(limiter.set_rate(0, f64::NAN).unwrap_err()),
+        "quota.rate"
+    );
+    let window = Limiter::new(Quota::window(2, secs(1)).unwrap());
+    assert_eq!(field(window.set_rate(0, 1.0).unwrap_err()), "quotas[0]");
+    // Nothing changed after the refusals.
+    assert_eq!(limiter.quotas(), vec![Quota::per_second(1).unwrap()]);
+}
