@@ -11,10 +11,12 @@ use tower_pacer::rate::{Limiter, Quota, RateError, RateLimitLayer, WINDOW_GUARD}
 
 const MS: Duration = Duration::from_millis(1);
 
+type Log = Arc<Mutex<Vec<(u32, Instant)>>>;
+
 /// A service that records the instant of every call it receives.
 fn recorder() -> (
     impl Service<u32, Response = u32, Error = BoxError, Future = impl Send> + Clone + Send,
-    Arc<Mutex<Vec<(u32, Instant)>>>,
+    Log,
 ) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = log.clone();
