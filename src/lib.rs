@@ -13,16 +13,21 @@
 //!   [`RateLimit`](rate::RateLimit) layer over a shared limiter.
 //! - [`concurrency`]: a shared, resizable concurrency cap.
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// A boxed error, as tower uses for middleware errors.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-pub mod concurrency;
-pub mod rate;
 pub mod classify;
+pub mod concurrency;
 pub mod headers;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
+pub mod rate;
