@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::config::HeaderDialect;
 use super::duration::format_duration;
+use super::style::HeaderDialect;
 use super::window::QuotaStatus;
 
 const DAY: Duration = Duration::from_secs(86_400);

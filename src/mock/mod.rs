@@ -55,13 +55,11 @@ mod response;
 mod server;
 mod state;
 mod stats;
+mod style;
 mod window;
 
 pub use body::{MockBody, ResetFault};
-pub use config::{
-    ErrorBody, Faults, HeaderDialect, Latency, MockConfig, RateQuota, RetryAfterForm, WindowMode,
-    WindowQuota,
-};
+pub use config::{Faults, Latency, MockConfig, RateQuota, WindowMode, WindowQuota};
 pub use duration::{format_duration, parse_duration, parse_quota};
 pub use error::{ConfigError, MockError, ParseError};
 pub use gcra::Gcra;
@@ -71,4 +69,5 @@ pub use preset::Preset;
 pub use response::retry_after_value;
 pub use server::MockServer;
 pub use stats::{KeyStats, MockStats, RejectedByReason, WindowStats};
+pub use style::{ErrorBody, HeaderDialect, RetryAfterForm};
 pub use window::{QuotaStatus, WindowCounter};

@@ -5,8 +5,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::config::{ErrorBody, HeaderDialect, MockConfig, RetryAfterForm, WindowQuota};
+use super::config::{MockConfig, WindowQuota};
 use super::error::ParseError;
+use super::style::{ErrorBody, HeaderDialect, RetryAfterForm};
 
 const SECOND: Duration = Duration::from_secs(1);
 const HOUR: Duration = Duration::from_secs(3_600);

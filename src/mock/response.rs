@@ -8,9 +8,10 @@ use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::body::MockBody;
-use super::config::{ErrorBody, MockConfig, RetryAfterForm};
+use super::config::MockConfig;
 use super::dialect::{add_headers, ceil_secs};
 use super::limits::{Refusal, RejectReason};
+use super::style::{ErrorBody, RetryAfterForm};
 use super::window::QuotaStatus;
 
 /// The `Retry-After` value for a wait of `wait`, rounded *up* in every form
@@ -142,7 +143,7 @@ pub(crate) fn fault_reset(config: &MockConfig, quotas: &[QuotaStatus]) -> Respon
         br#"{"status":"ok","note":"this body is cut off by an injected connection reset"}"#,
     );
     let mut res = json(config, StatusCode::OK, &Value::Null, quotas);
-    *res.body_mut() = MockBody::Reset(Some(full.slice(..full.len() / 2)));
+    *res.body_mut() = MockBody::Reset(Some(full.slice(..full.len() / 2)), None);
     res.headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from(full.len()));
     res
