@@ -12,6 +12,10 @@
 //!   bands at once, FIFO reservations, cooldown gate) and the
 //!   [`RateLimit`](rate::RateLimit) layer over a shared limiter.
 //! - [`concurrency`]: a shared, resizable concurrency cap.
+//! - `mock` (feature `mock`): `pacer-mock`, a rate-limited mock API server
+//!   to test clients against real limits without spending real quota.
+//!
+//! The README's quick start shows the layers together with `ServiceBuilder`.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -34,3 +38,8 @@ pub mod headers;
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
 pub mod rate;
+
+/// The README's examples, compiled as doctests so they stay correct.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
