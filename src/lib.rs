@@ -12,17 +12,27 @@
 //!   bands at once, FIFO reservations, cooldown gate) and the
 //!   [`RateLimit`](rate::RateLimit) layer over a shared limiter.
 //! - [`concurrency`]: a shared, resizable concurrency cap.
+//! - [`headers`]: rate-limit header parsing (`Retry-After`, the IETF
+//!   `RateLimit` fields, vendor `X-RateLimit-*` forms, gRPC pushback) into
+//!   one [`RateLimitInfo`](headers::RateLimitInfo).
+//! - [`classify`]: what a response or error means (`Success`,
+//!   `RateLimited`, `Transient`, `Permanent`), for HTTP and gRPC.
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// A boxed error, as tower uses for middleware errors.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-pub mod concurrency;
-pub mod rate;
 pub mod classify;
+pub mod concurrency;
 pub mod headers;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
+pub mod rate;
