@@ -1,6 +1,8 @@
+use std::marker::PhantomData;
+
 use tower_layer::Layer;
 
-use super::{BodyConcurrencyLimit, ConcurrencyLimit, ConcurrencyLimiter};
+use super::{ConcurrencyLimit, ConcurrencyLimiter, OnBodyEnd, OnResponse};
 use crate::ConfigError;
 
 /// Applies a shared [`ConcurrencyLimiter`]; see [`ConcurrencyLimit`].
@@ -9,14 +11,22 @@ use crate::ConfigError;
 /// (unlike tower's `ConcurrencyLimitLayer`, which makes a new semaphore per
 /// `layer` call).
 #[derive(Debug, Clone)]
-pub struct ConcurrencyLimitLayer {
+pub struct ConcurrencyLimitLayer<R = OnResponse> {
     limiter: ConcurrencyLimiter,
+    _release: PhantomData<fn() -> R>,
 }
+
+/// A [`ConcurrencyLimitLayer`] whose permits last until the response body
+/// ends; see [`ConcurrencyLimitLayer::until_body_end`].
+pub type BodyConcurrencyLimitLayer = ConcurrencyLimitLayer<OnBodyEnd>;
 
 impl ConcurrencyLimitLayer {
     /// Share `limiter`.
     pub fn new(limiter: ConcurrencyLimiter) -> Self {
-        Self { limiter }
+        Self {
+            limiter,
+            _release: PhantomData,
+        }
     }
 
     /// A new cap of `limit` calls in flight.
@@ -32,36 +42,24 @@ impl ConcurrencyLimitLayer {
     /// has been read to its end (or dropped), not just until its head
     /// arrives.
     pub fn until_body_end(self) -> BodyConcurrencyLimitLayer {
-        BodyConcurrencyLimitLayer {
+        ConcurrencyLimitLayer {
             limiter: self.limiter,
+            _release: PhantomData,
         }
     }
+}
 
+impl<R> ConcurrencyLimitLayer<R> {
     /// The shared cap.
     pub fn limiter(&self) -> &ConcurrencyLimiter {
         &self.limiter
     }
 }
 
-impl<S> Layer<S> for ConcurrencyLimitLayer {
-    type Service = ConcurrencyLimit<S>;
+impl<S, R> Layer<S> for ConcurrencyLimitLayer<R> {
+    type Service = ConcurrencyLimit<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
         ConcurrencyLimit::new(inner, self.limiter.clone())
-    }
-}
-
-/// Like [`ConcurrencyLimitLayer`], holding each permit until the response
-/// body ends; see [`ConcurrencyLimitLayer::until_body_end`].
-#[derive(Debug, Clone)]
-pub struct BodyConcurrencyLimitLayer {
-    limiter: ConcurrencyLimiter,
-}
-
-impl<S> Layer<S> for BodyConcurrencyLimitLayer {
-    type Service = BodyConcurrencyLimit<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        BodyConcurrencyLimit::new(inner, self.limiter.clone())
     }
 }

@@ -32,4 +32,4 @@ mod service;
 pub use body::PermitBody;
 pub use layer::{BodyConcurrencyLimitLayer, ConcurrencyLimitLayer};
 pub use limiter::{ConcurrencyLimiter, ConcurrencyPermit};
-pub use service::{BodyConcurrencyLimit, ConcurrencyLimit};
+pub use service::{BodyConcurrencyLimit, ConcurrencyLimit, OnBodyEnd, OnResponse};

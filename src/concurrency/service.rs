@@ -1,3 +1,4 @@
+use std::marker::PhantomData;
 use std::task::{Context, Poll, ready};
 
 use tower_service::Service;
@@ -6,29 +7,46 @@ use super::ConcurrencyLimiter;
 use super::future::{BodyResponseFuture, ResponseFuture};
 use super::permit_slot::PermitSlot;
 
+/// Release a permit when the response future completes (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OnResponse;
+
+/// Release a permit when the `http::Response` body has been read to its end
+/// or dropped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OnBodyEnd;
+
 /// Caps the calls in flight with a shared [`ConcurrencyLimiter`].
 ///
 /// # Where the wait happens
 ///
 /// In `poll_ready`, as in tower: a service that is ready holds a permit, so
 /// callers feel backpressure before they build a request. The permit moves
-/// into the response future in `call` and is released when that future
-/// completes or is dropped — for HTTP, when the response *head* arrives;
-/// use [`BodyConcurrencyLimit`] to hold it until the body ends.
+/// into the response future in `call`. With the default `R =`
+/// [`OnResponse`] it is released when that future completes or is dropped —
+/// for HTTP, when the response *head* arrives; with [`OnBodyEnd`]
+/// ([`BodyConcurrencyLimit`]) it moves on into the response body and is
+/// released when the body ends.
 ///
 /// A clone shares the cap but starts without a permit.
 #[derive(Debug, Clone)]
-pub struct ConcurrencyLimit<S> {
+pub struct ConcurrencyLimit<S, R = OnResponse> {
     inner: S,
     slot: PermitSlot,
+    _release: PhantomData<fn() -> R>,
 }
 
-impl<S> ConcurrencyLimit<S> {
+/// A [`ConcurrencyLimit`] that holds each permit until the response body
+/// ends; see [`ConcurrencyLimitLayer::until_body_end`](super::ConcurrencyLimitLayer::until_body_end).
+pub type BodyConcurrencyLimit<S> = ConcurrencyLimit<S, OnBodyEnd>;
+
+impl<S, R> ConcurrencyLimit<S, R> {
     /// Cap `inner` with `limiter`.
     pub fn new(inner: S, limiter: ConcurrencyLimiter) -> Self {
         Self {
             inner,
             slot: PermitSlot::new(limiter),
+            _release: PhantomData,
         }
     }
 
@@ -51,9 +69,20 @@ impl<S> ConcurrencyLimit<S> {
     pub fn into_inner(self) -> S {
         self.inner
     }
+
+    fn poll_permit_then_inner<Request>(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), S::Error>>
+    where
+        S: Service<Request>,
+    {
+        ready!(self.slot.poll_acquire(cx));
+        self.inner.poll_ready(cx)
+    }
 }
 
-impl<S, Request> Service<Request> for ConcurrencyLimit<S>
+impl<S, Request> Service<Request> for ConcurrencyLimit<S, OnResponse>
 where
     S: Service<Request>,
 {
@@ -62,8 +91,7 @@ where
     type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        ready!(self.slot.poll_acquire(cx));
-        self.inner.poll_ready(cx)
+        self.poll_permit_then_inner(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
@@ -71,45 +99,7 @@ where
     }
 }
 
-/// Like [`ConcurrencyLimit`], for `http::Response`s: the permit is held
-/// until the response body has been read to its end or dropped.
-#[derive(Debug, Clone)]
-pub struct BodyConcurrencyLimit<S> {
-    inner: S,
-    slot: PermitSlot,
-}
-
-impl<S> BodyConcurrencyLimit<S> {
-    /// Cap `inner` with `limiter`.
-    pub fn new(inner: S, limiter: ConcurrencyLimiter) -> Self {
-        Self {
-            inner,
-            slot: PermitSlot::new(limiter),
-        }
-    }
-
-    /// The shared cap.
-    pub fn limiter(&self) -> &ConcurrencyLimiter {
-        self.slot.limiter()
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, consuming the wrapper.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S, Request, B> Service<Request> for BodyConcurrencyLimit<S>
+impl<S, Request, B> Service<Request> for ConcurrencyLimit<S, OnBodyEnd>
 where
     S: Service<Request, Response = http::Response<B>>,
 {
@@ -118,8 +108,7 @@ where
     type Future = BodyResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        ready!(self.slot.poll_acquire(cx));
-        self.inner.poll_ready(cx)
+        self.poll_permit_then_inner(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
