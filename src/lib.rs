@@ -12,6 +12,11 @@
 //!   bands at once, FIFO reservations, cooldown gate) and the
 //!   [`RateLimit`](rate::RateLimit) layer over a shared limiter.
 //! - [`concurrency`]: a shared, resizable concurrency cap.
+//! - [`headers`]: rate-limit header parsing (`Retry-After`, the IETF
+//!   `RateLimit` fields, vendor `X-RateLimit-*` forms, gRPC pushback) into
+//!   one [`RateLimitInfo`](headers::RateLimitInfo).
+//! - [`classify`]: what a response or error means (`Success`,
+//!   `RateLimited`, `Transient`, `Permanent`), for HTTP and gRPC.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,

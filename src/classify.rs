@@ -1,1 +1,0 @@
-//! Outcome classification.

@@ -1,1 +1,0 @@
-//! Rate-limit header parsing (Retry-After, IETF RateLimit, vendor forms).
