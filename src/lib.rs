@@ -17,6 +17,9 @@
 //!   one [`RateLimitInfo`](headers::RateLimitInfo).
 //! - [`classify`]: what a response or error means (`Success`,
 //!   `RateLimited`, `Transient`, `Permanent`), for HTTP and gRPC.
+//! - [`retry`]: `Retry-After`-aware retries with jittered backoff, a shared
+//!   retry budget and idempotency rules, pausing the destination's limiter
+//!   on a 429.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -39,3 +42,4 @@ pub mod headers;
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
 pub mod rate;
+pub mod retry;
