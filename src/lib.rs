@@ -20,6 +20,10 @@
 //! - [`retry`]: `Retry-After`-aware retries with jittered backoff, a shared
 //!   retry budget and idempotency rules, pausing the destination's limiter
 //!   on a 429.
+//! - `mock` (feature `mock`): `pacer-mock`, a rate-limited mock API server
+//!   to test clients against real limits without spending real quota.
+//!
+//! The README's quick start shows the layers together with `ServiceBuilder`.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -43,3 +47,8 @@ pub mod headers;
 pub mod mock;
 pub mod rate;
 pub mod retry;
+
+/// The README's examples, compiled as doctests so they stay correct.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -5,11 +5,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep, sleep_until};
+use tokio::time::{Sleep, sleep_until};
 use tower_service::Service;
 
-use super::limiter::RawGrant;
-use super::{Limiter, RateError, Reservation};
+use super::{RateError, Reservation};
 use crate::BoxError;
 
 pin_project! {
@@ -52,20 +51,14 @@ impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
         }
     }
 
-    pub(crate) fn waiting(
-        slot: Instant,
-        limiter: Limiter,
-        grant: RawGrant,
-        service: S,
-        request: Request,
-    ) -> Self {
+    pub(crate) fn waiting(reservation: Reservation, service: S, request: Request) -> Self {
         Self {
             state: State::Waiting {
-                sleep: sleep_until(slot),
+                sleep: sleep_until(reservation.slot()),
                 pending: Some(Pending {
                     service,
                     request,
-                    reservation: Reservation::new(limiter, slot, grant),
+                    reservation,
                 }),
             },
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::clock::{Clock, LimiterClock, nanos};
 use super::error::RateError;
 use super::gcra::{AtomicGcra, GcraParams, Grant, Refusal};
 use super::quota::{Quota, QuotaKind};
@@ -42,6 +43,7 @@ impl Default for Headroom {
 /// Builds a [`Limiter`]; see [`Limiter::builder`].
 #[derive(Debug, Clone, Default)]
 pub struct LimiterBuilder {
+    clock: LimiterClock,
     quotas: Vec<Quota>,
     max_wait: Option<Duration>,
     headroom: Headroom,
@@ -66,6 +68,12 @@ impl LimiterBuilder {
     /// [`Headroom::fraction`]. Checked by [`build`](Self::build).
     pub fn headroom(mut self, fraction: f64) -> Self {
         self.headroom.fraction = fraction;
+        self
+    }
+
+    /// Read the time from `clock` (default: [`LimiterClock::Tokio`]).
+    pub fn clock(mut self, clock: LimiterClock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -94,11 +102,6 @@ impl LimiterBuilder {
 
 /// How many cancelled reservations wait for a chance to be given back.
 const MAX_ORPHANS: usize = 256;
-
-/// Whole nanoseconds of `d`, saturating.
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
 
 /// A rate limiter shared by every clone: one or more [`Quota`] bands, FIFO
 /// reservations, and a cooldown gate.
@@ -174,6 +177,7 @@ pub struct Limiter {
 struct Shared {
     /// Time zero of every nanosecond figure below.
     epoch: Instant,
+    clock: Clock,
     /// In nanoseconds; `u64::MAX` means unbounded.
     max_wait: AtomicU64,
     /// The cooldown gate: no slot before this (nanoseconds since `epoch`).
@@ -279,8 +283,17 @@ struct BandsUndo {
 /// A granted slot, not yet tied to a handle that refunds it.
 #[derive(Debug)]
 pub(crate) struct RawGrant {
+    /// When it was reserved (nanoseconds since the epoch).
+    now: u64,
     slot: u64,
     undo: Undo,
+}
+
+impl RawGrant {
+    /// True if the slot had come when it was reserved.
+    pub(crate) fn is_due(&self) -> bool {
+        self.slot <= self.now
+    }
 }
 
 impl Limiter {
@@ -310,9 +323,11 @@ impl Limiter {
                     .collect(),
             ))),
         };
+        let epoch = Instant::now();
         Limiter {
             shared: Arc::new(Shared {
-                epoch: Instant::now(),
+                epoch,
+                clock: Clock::new(builder.clock),
                 max_wait: AtomicU64::new(builder.max_wait.map_or(u64::MAX, nanos)),
                 paused_until: AtomicU64::new(0),
                 orphans: Mutex::new(VecDeque::new()),
@@ -328,11 +343,15 @@ impl Limiter {
         LimiterBuilder::default()
     }
 
+    #[inline]
     fn now_nanos(&self) -> u64 {
-        nanos(Instant::now().saturating_duration_since(self.shared.epoch))
+        self.shared.clock.now(self.shared.epoch)
     }
 
+    /// The instant a slot (nanoseconds since the epoch) falls on, for sleeping.
     fn instant(&self, nanos: u64) -> Instant {
+        // Someone is about to sleep or be told when: worth a precise clock.
+        self.shared.clock.resync(self.shared.epoch);
         let offset = Duration::from_nanos(nanos);
         self.shared
             .epoch
@@ -357,11 +376,15 @@ impl Limiter {
 
     /// Reserve a slot for a call of `cost`, refusing one further away than
     /// `max_wait` (overriding the limiter's own when `Some`).
+    ///
+    /// The slot stays in nanoseconds, with the `now` it was reserved at, so
+    /// the common case (slot due now) needs no further clock read or
+    /// conversion.
     pub(crate) fn reserve_raw(
         &self,
         cost: u64,
         max_wait: Option<Duration>,
-    ) -> Result<(Instant, RawGrant), RateError> {
+    ) -> Result<RawGrant, RateError> {
         let now = self.now_nanos();
         let max_wait = max_wait.map_or_else(|| self.shared.max_wait.load(Ordering::Relaxed), nanos);
         let latest = now.saturating_add(max_wait);
@@ -373,6 +396,7 @@ impl Limiter {
                 Err(Refusal::TooFar { slot })
             } else {
                 Ok(RawGrant {
+                    now,
                     slot,
                     undo: Undo::Nothing,
                 })
@@ -382,15 +406,21 @@ impl Limiter {
                 Core::Single(band) => {
                     band.reserve(now.max(gate), cost, latest)
                         .map(|grant| RawGrant {
+                            now,
                             slot: grant.slot,
                             undo: Undo::Single(grant),
                         })
                 }
-                Core::Bands(bands) => reserve_bands(&mut lock(bands), now.max(gate), cost, latest),
+                Core::Bands(bands) => reserve_bands(&mut lock(bands), now.max(gate), cost, latest)
+                    .map(|(slot, undo)| RawGrant {
+                        now,
+                        slot,
+                        undo: Undo::Bands(undo),
+                    }),
             }
         };
         match result {
-            Ok(grant) => Ok((self.instant(grant.slot), grant)),
+            Ok(grant) => Ok(grant),
             Err(Refusal::TooFar { slot }) => Err(RateError::QuotaExhausted {
                 available_at: self.instant(slot),
                 wait: Duration::from_nanos(slot - now),
@@ -472,12 +502,8 @@ impl Limiter {
     /// [`RateError::CostTooLarge`] if a band can never hold `cost`;
     /// [`RateError::QuotaExhausted`] if the slot is beyond `max_wait`.
     pub fn reserve(&self, cost: u64) -> Result<Reservation, RateError> {
-        let (slot, grant) = self.reserve_raw(cost, None)?;
-        Ok(Reservation {
-            limiter: self.clone(),
-            slot,
-            grant: Some(grant),
-        })
+        let grant = self.reserve_raw(cost, None)?;
+        Ok(Reservation::new(self.clone(), grant))
     }
 
     /// Wait for a slot for a call of `cost`; the call may go out when this
@@ -488,14 +514,16 @@ impl Limiter {
     ///
     /// As [`reserve`](Self::reserve): nothing is waited for on error.
     pub async fn acquire(&self, cost: u64) -> Result<(), RateError> {
-        let (slot, grant) = self.reserve_raw(cost, None)?;
+        let grant = self.reserve_raw(cost, None)?;
+        if grant.is_due() {
+            return Ok(());
+        }
+        let slot = self.instant(grant.slot);
         let guard = RefundOnDrop {
             limiter: self,
             grant: Some(grant),
         };
-        if slot > Instant::now() {
-            tokio::time::sleep_until(slot).await;
-        }
+        tokio::time::sleep_until(slot).await;
         guard.consume();
         Ok(())
     }
@@ -679,7 +707,7 @@ fn reserve_bands(
     floor: u64,
     cost: u64,
     latest: u64,
-) -> Result<RawGrant, Refusal> {
+) -> Result<(u64, BandsUndo), Refusal> {
     // Each band's earliest slot does not depend on the candidate (grants are
     // in slot order), so one pass finds the slot that suits them all.
     let mut slot = floor.max(state.last_slot);
@@ -733,10 +761,7 @@ fn reserve_bands(
     };
     state.newest = state.tickets;
     state.last_slot = slot;
-    Ok(RawGrant {
-        slot,
-        undo: Undo::Bands(undo),
-    })
+    Ok((slot, undo))
 }
 
 fn refund_bands(state: &mut Bands, undo: &BandsUndo) -> bool {
@@ -803,10 +828,10 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    pub(crate) fn new(limiter: Limiter, slot: Instant, grant: RawGrant) -> Self {
+    pub(crate) fn new(limiter: Limiter, grant: RawGrant) -> Self {
         Self {
+            slot: limiter.instant(grant.slot),
             limiter,
-            slot,
             grant: Some(grant),
         }
     }

@@ -39,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+mod clock;
 mod cost;
 mod error;
 pub mod future;
@@ -49,6 +50,7 @@ mod quota;
 mod service;
 mod window;
 
+pub use clock::LimiterClock;
 pub use cost::{Cost, UnitCost};
 pub use error::RateError;
 pub use layer::RateLimitLayer;

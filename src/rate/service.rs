@@ -1,10 +1,9 @@
 use std::task::{Context, Poll};
 
-use tokio::time::Instant;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::{Cost, Limiter, UnitCost};
+use super::{Cost, Limiter, Reservation, UnitCost};
 use crate::BoxError;
 
 /// Waits for a slot on a shared [`Limiter`] before each call.
@@ -14,9 +13,10 @@ use crate::BoxError;
 /// `poll_ready` only waits for the inner service. The slot is reserved in
 /// `call`, because the cost depends on the request and because a slot
 /// reserved in `poll_ready` would be held by a clone that is polled but
-/// never called. If the slot has come, the request goes straight through;
-/// otherwise the response future sleeps until the slot and then calls the
-/// (already ready) inner service. Slots are handed out in `call` order.
+/// never called. If the slot has come, the request goes straight through
+/// (no clone, no timer); otherwise the ready inner service moves into the
+/// response future, which sleeps until the slot and then calls it (a clone
+/// takes its place in the wrapper). Slots are handed out in `call` order.
 ///
 /// A slot beyond the limiter's `max_wait`, or a cost no band can hold,
 /// fails the call at once with a [`RateError`](super::RateError) (boxed, as
@@ -86,17 +86,18 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let cost = self.cost.cost(&request);
-        let (slot, grant) = match self.limiter.reserve_raw(cost, None) {
-            Ok(granted) => granted,
+        let grant = match self.limiter.reserve_raw(cost, None) {
+            Ok(grant) => grant,
             Err(error) => return ResponseFuture::failed(error),
         };
-        // The ready service goes with the request; a fresh clone stays.
-        let clone = self.inner.clone();
-        let mut ready = std::mem::replace(&mut self.inner, clone);
-        if slot <= Instant::now() {
-            return ResponseFuture::called(ready.call(request));
+        if grant.is_due() {
+            return ResponseFuture::called(self.inner.call(request));
         }
-        tracing::trace!(wait = ?slot.saturating_duration_since(Instant::now()), "rate limited; waiting for slot");
-        ResponseFuture::waiting(slot, self.limiter.clone(), grant, ready, request)
+        // The ready service waits with the request; a fresh clone stays.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let reservation = Reservation::new(self.limiter.clone(), grant);
+        tracing::trace!(wait = ?reservation.delay(), "rate limited; waiting for slot");
+        ResponseFuture::waiting(reservation, ready, request)
     }
 }

@@ -1,0 +1,143 @@
+//! Human duration strings (`100ms`, `10s`, `1m`, `1h`, `1d`) and quota
+//! strings (`100/10s`), as the `pacer-mock` flags take them.
+
+use std::time::Duration;
+
+use super::error::ParseError;
+
+/// Parses a duration such as `250ms`, `10s`, `1.5s`, `1m`, `1h` or `1d`.
+///
+/// The unit is required (a bare number is ambiguous between the seconds of
+/// HTTP and the milliseconds of some vendors, so it is refused). A decimal
+/// number is allowed; the result must be finite, positive and representable.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_pacer::mock::parse_duration;
+///
+/// assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+/// assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+/// assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+/// assert!(parse_duration("10").is_err());
+/// ```
+pub fn parse_duration(input: &str) -> Result<Duration, ParseError> {
+    let s = input.trim();
+    let bad = |reason: &str| ParseError::new(input, reason);
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| bad("missing unit (use ms, s, m, h or d)"))?;
+    let (number, unit) = s.split_at(split);
+    if number.is_empty() {
+        return Err(bad("missing number"));
+    }
+    let value: f64 = number.parse().map_err(|_| bad("not a number"))?;
+    let unit_secs = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3_600.0,
+        "d" => 86_400.0,
+        _ => return Err(bad("unknown unit (use ms, s, m, h or d)")),
+    };
+    let d = Duration::try_from_secs_f64(value * unit_secs).map_err(|_| bad("out of range"))?;
+    if d.is_zero() {
+        return Err(bad("must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// Parses a quota `N/DURATION` such as `100/10s` into its count and period.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_pacer::mock::parse_quota;
+///
+/// assert_eq!(parse_quota("100/10s").unwrap(), (100, Duration::from_secs(10)));
+/// assert!(parse_quota("0/1s").is_err());
+/// ```
+pub fn parse_quota(input: &str) -> Result<(u64, Duration), ParseError> {
+    let (count, period) = input
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| ParseError::new(input, "expected N/DURATION, e.g. 100/10s"))?;
+    let count: u64 = count
+        .trim()
+        .parse()
+        .map_err(|_| ParseError::new(input, "count is not a whole number"))?;
+    if count == 0 {
+        return Err(ParseError::new(input, "count must be at least 1"));
+    }
+    Ok((count, parse_duration(period)?))
+}
+
+/// Formats a duration the way [`parse_duration`] reads it, choosing the
+/// largest unit that represents it exactly (used in the start-up line).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if d.subsec_nanos() % 1_000_000 != 0 {
+        return format!("{}s", d.as_secs_f64());
+    }
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= size && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3_600));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(
+            parse_duration("1.5s").unwrap(),
+            Duration::from_millis(1_500)
+        );
+        assert_eq!(parse_duration(" 2s ").unwrap(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn rejects_bad_input_without_panicking() {
+        for bad in [
+            "", "s", "10", "10x", "-1s", "0s", "1e400s", "1..2s", "ms10", "10 s", "∞s", "nans",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn quotas() {
+        assert_eq!(
+            parse_quota("100/10s").unwrap(),
+            (100, Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_quota("250000/1d").unwrap(),
+            (250_000, Duration::from_secs(86_400))
+        );
+        for bad in ["100", "/10s", "x/10s", "0/10s", "10/0s", "10/", "-1/1s"] {
+            assert!(parse_quota(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn format_round_trips() {
+        for s in ["100ms", "10s", "1m", "1h", "1d", "90s", "1500ms"] {
+            let d = parse_duration(s).unwrap();
+            assert_eq!(format_duration(d), s);
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
+        }
+    }
+}
