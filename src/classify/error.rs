@@ -4,8 +4,6 @@
 use std::error::Error;
 use std::io::ErrorKind;
 
-use super::{Classification, Outcome};
-
 /// A predicate that recognises errors raised before any byte of the request
 /// was sent. See [`is_not_sent`].
 pub type NotSentFn = fn(&(dyn Error + 'static)) -> bool;
@@ -38,14 +36,4 @@ pub fn is_not_sent(error: &(dyn Error + 'static)) -> bool {
         next = err.source();
     }
     false
-}
-
-/// Every transport error is transient (whether a retry is *allowed* is the
-/// retry layer's call, from the method and `not_sent`).
-pub(crate) fn classify_error(
-    error: &(dyn Error + 'static),
-    not_sent_when: Option<NotSentFn>,
-) -> Classification {
-    let not_sent = is_not_sent(error) || not_sent_when.is_some_and(|f| f(error));
-    Classification::new(Outcome::Transient { retry_after: None }).with_not_sent(not_sent)
 }

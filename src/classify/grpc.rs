@@ -1,14 +1,13 @@
 //! [`GrpcClassifier`]: `grpc-status` of trailers-only responses.
 
 use std::error::Error;
-use std::time::SystemTime;
 
 use http::{HeaderMap, StatusCode};
 
-use super::error::{NotSentFn, classify_error};
+use super::rules::Rules;
 use super::{Classification, ClassifyHttp, StatusRule};
 use crate::headers::names::GRPC_STATUS;
-use crate::headers::{RateLimitInfo, parse_count};
+use crate::headers::parse_count;
 
 /// `UNKNOWN`, assumed for a `grpc-status` that does not parse.
 const UNKNOWN: u64 = 2;
@@ -52,47 +51,18 @@ const UNKNOWN: u64 = 2;
 /// let verdict = GrpcClassifier::default().classify(&Ok::<_, std::io::Error>(response));
 /// assert_eq!(verdict.outcome, Outcome::RateLimited { retry_after: Some(Duration::from_millis(1500)) });
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GrpcClassifier {
-    clock: fn() -> SystemTime,
-    overrides: Vec<(u64, StatusRule)>,
-    not_sent_when: Option<NotSentFn>,
-}
-
-impl Default for GrpcClassifier {
-    fn default() -> Self {
-        Self {
-            clock: SystemTime::now,
-            overrides: Vec::new(),
-            not_sent_when: None,
-        }
-    }
+    rules: Rules<u64>,
 }
 
 impl GrpcClassifier {
-    /// The default rules (see the type's documentation).
-    pub fn new() -> Self {
-        Self::default()
-    }
+    super::rules::common_builders!();
 
     /// Overrides the rule for one gRPC status code, e.g.
     /// `with_code(4, StatusRule::Transient)` to retry `DEADLINE_EXCEEDED`.
     pub fn with_code(mut self, code: u32, rule: StatusRule) -> Self {
-        let code = u64::from(code);
-        self.overrides.retain(|(c, _)| *c != code);
-        self.overrides.push((code, rule));
-        self
-    }
-
-    /// The clock for `Retry-After` dates (default `SystemTime::now`).
-    pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// An extra "never sent" test; see [`HttpClassifier::not_sent_when`](super::HttpClassifier::not_sent_when).
-    pub fn not_sent_when(mut self, predicate: NotSentFn) -> Self {
-        self.not_sent_when = Some(predicate);
+        self.rules.set(u64::from(code), rule);
         self
     }
 
@@ -106,8 +76,8 @@ impl GrpcClassifier {
             };
         };
         let code = parse_count(value.as_bytes()).unwrap_or(UNKNOWN);
-        if let Some((_, rule)) = self.overrides.iter().find(|(c, _)| *c == code) {
-            return *rule;
+        if let Some(rule) = self.rules.get(code) {
+            return rule;
         }
         match code {
             0 => StatusRule::Success,
@@ -120,7 +90,7 @@ impl GrpcClassifier {
 
 impl ClassifyHttp for GrpcClassifier {
     fn classify_response(&self, status: StatusCode, headers: &HeaderMap) -> Classification {
-        let info = RateLimitInfo::from_headers(headers, (self.clock)());
+        let info = self.rules.info(headers);
         let mut outcome = self.rule(status, headers).outcome(info.retry_after);
         if outcome.is_retryable() && info.should_retry == Some(false) {
             outcome = super::Outcome::Permanent;
@@ -129,6 +99,6 @@ impl ClassifyHttp for GrpcClassifier {
     }
 
     fn classify_error(&self, error: &(dyn Error + 'static)) -> Classification {
-        classify_error(error, self.not_sent_when)
+        self.rules.classify_error(error)
     }
 }

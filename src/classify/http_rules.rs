@@ -1,11 +1,10 @@
 //! [`HttpClassifier`]: the default rules for HTTP APIs.
 
 use std::error::Error;
-use std::time::SystemTime;
 
 use http::{HeaderMap, StatusCode};
 
-use super::error::{NotSentFn, classify_error};
+use super::rules::Rules;
 use super::{Classification, ClassifyHttp, Outcome, StatusRule};
 use crate::headers::RateLimitInfo;
 
@@ -48,36 +47,28 @@ use crate::headers::RateLimitInfo;
 /// ```
 #[derive(Debug, Clone)]
 pub struct HttpClassifier {
-    clock: fn() -> SystemTime,
-    overrides: Vec<(StatusCode, StatusRule)>,
+    rules: Rules<StatusCode>,
     forbidden_rate_limits: bool,
     should_retry_header: bool,
-    not_sent_when: Option<NotSentFn>,
 }
 
 impl Default for HttpClassifier {
     fn default() -> Self {
         Self {
-            clock: SystemTime::now,
-            overrides: Vec::new(),
+            rules: Rules::default(),
             forbidden_rate_limits: true,
             should_retry_header: true,
-            not_sent_when: None,
         }
     }
 }
 
 impl HttpClassifier {
-    /// The default rules (see the type's documentation).
-    pub fn new() -> Self {
-        Self::default()
-    }
+    super::rules::common_builders!();
 
     /// Overrides the rule for one status code (for an API that, say, answers
     /// 409 to a retryable lock conflict). The later call wins.
     pub fn with_status(mut self, status: StatusCode, rule: StatusRule) -> Self {
-        self.overrides.retain(|(s, _)| *s != status);
-        self.overrides.push((status, rule));
+        self.rules.set(status, rule);
         self
     }
 
@@ -92,21 +83,6 @@ impl HttpClassifier {
     /// overrides the status (default true).
     pub fn with_should_retry_header(mut self, enabled: bool) -> Self {
         self.should_retry_header = enabled;
-        self
-    }
-
-    /// The clock that `Retry-After` dates are measured against when the
-    /// response has no `Date` header (default `SystemTime::now`).
-    pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// An extra test for "the request never left the client", on top of
-    /// [`is_not_sent`](super::is_not_sent), e.g. for hyper-util:
-    /// `|e| e.downcast_ref::<hyper_util::client::legacy::Error>().is_some_and(|e| e.is_connect())`.
-    pub fn not_sent_when(mut self, predicate: NotSentFn) -> Self {
-        self.not_sent_when = Some(predicate);
         self
     }
 
@@ -130,10 +106,9 @@ impl HttpClassifier {
 
     fn outcome(&self, status: StatusCode, info: &RateLimitInfo) -> Outcome {
         let rule = self
-            .overrides
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map_or_else(|| self.default_rule(status, info), |(_, rule)| *rule);
+            .rules
+            .get(status)
+            .unwrap_or_else(|| self.default_rule(status, info));
         let outcome = rule.outcome(info.wait_hint());
         if !self.should_retry_header {
             return outcome;
@@ -150,11 +125,11 @@ impl HttpClassifier {
 
 impl ClassifyHttp for HttpClassifier {
     fn classify_response(&self, status: StatusCode, headers: &HeaderMap) -> Classification {
-        let info = RateLimitInfo::from_headers(headers, (self.clock)());
+        let info = self.rules.info(headers);
         Classification::new(self.outcome(status, &info)).with_info(info)
     }
 
     fn classify_error(&self, error: &(dyn Error + 'static)) -> Classification {
-        classify_error(error, self.not_sent_when)
+        self.rules.classify_error(error)
     }
 }

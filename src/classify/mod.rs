@@ -60,6 +60,7 @@ mod error;
 mod grpc;
 mod http_rules;
 mod outcome;
+mod rules;
 
 pub use error::{NotSentFn, is_not_sent};
 pub use grpc::GrpcClassifier;
