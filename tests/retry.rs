@@ -154,7 +154,10 @@ async fn retry_offset_after_429(headers: &[(&str, &str)]) -> Vec<Duration> {
             reply(200, &[])
         }
     });
-    let layer = builder().max_retry_after(Duration::from_secs(60)).build().unwrap();
+    let layer = builder()
+        .max_retry_after(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let (result, offsets) = send(layer, &open_limiter(), api, &log, request(Method::GET)).await;
     assert_eq!(result.unwrap().status(), 200);
     offsets
@@ -171,7 +174,11 @@ async fn never_retries_before_retry_after_in_seconds() {
         (" 4 ", Duration::from_secs(4)),
     ] {
         let offsets = retry_offset_after_429(&[("retry-after", value)]).await;
-        assert_eq!(offsets, [Duration::ZERO, wait + MARGIN], "Retry-After: {value:?}");
+        assert_eq!(
+            offsets,
+            [Duration::ZERO, wait + MARGIN],
+            "Retry-After: {value:?}"
+        );
     }
 }
 
@@ -227,7 +234,10 @@ async fn jitter_never_shortens_retry_after() {
             .build()
             .unwrap();
         let (_, offsets) = send(layer, &open_limiter(), api, &log, request(Method::GET)).await;
-        assert!(offsets[1] >= retry_after + MARGIN, "seed {seed}: {offsets:?}");
+        assert!(
+            offsets[1] >= retry_after + MARGIN,
+            "seed {seed}: {offsets:?}"
+        );
         if offsets[1] > retry_after + MARGIN {
             longer += 1;
         }
@@ -246,7 +256,10 @@ async fn a_retry_after_beyond_the_maximum_fails_fast_with_the_requested_delay() 
     ] {
         let log = Log::default();
         let api = api(&log, |_, _| reply(429, &[("retry-after", value)]));
-        let layer = builder().max_retry_after(Duration::from_secs(60)).build().unwrap();
+        let layer = builder()
+            .max_retry_after(Duration::from_secs(60))
+            .build()
+            .unwrap();
         let (result, offsets) = send(layer, &open_limiter(), api, &log, request(Method::GET)).await;
         let error = result.unwrap_err();
         let error = error.downcast_ref::<RetryError>().unwrap();
@@ -340,7 +353,10 @@ async fn one_429_holds_back_every_caller_of_the_destination() {
     attempts.sort();
     let mut expected_attempts = vec![1; CALLERS - 1];
     expected_attempts.push(2);
-    assert_eq!(attempts, expected_attempts, "only the first caller saw the 429");
+    assert_eq!(
+        attempts, expected_attempts,
+        "only the first caller saw the 429"
+    );
 
     let offsets = log.offsets(start);
     // Nobody but the first caller sent within the 2 s (plus margin); then
@@ -621,11 +637,14 @@ async fn the_replayed_request_is_the_same_request() {
             request.headers().clone(),
             request.body().clone(),
         ));
-        if n == 0 { reply(503, &[]) } else { reply(200, &[]) }
+        if n == 0 {
+            reply(503, &[])
+        } else {
+            reply(200, &[])
+        }
     });
     let mut put = request(Method::PUT);
-    put.headers_mut()
-        .insert("x-trace", "abc".parse().unwrap());
+    put.headers_mut().insert("x-trace", "abc".parse().unwrap());
     *put.body_mut() = String::from(r#"{"email":"a@b.c"}"#);
     let (result, _) = send(builder().build().unwrap(), &open_limiter(), api, &log, put).await;
     assert_eq!(result.unwrap().status(), 200);
@@ -731,11 +750,7 @@ async fn plain_clone_requests_retry_with_a_closure_classifier() {
     let inner_log = log.clone();
     let service = service_fn(move |n: u32| {
         let call = inner_log.push();
-        std::future::ready(if call < 2 {
-            Err("flaky")
-        } else {
-            Ok(n * 2)
-        })
+        std::future::ready(if call < 2 { Err("flaky") } else { Ok(n * 2) })
     });
     let classify = |result: &Result<u32, &'static str>| match result {
         Ok(_) => Classification::new(Outcome::Success),
@@ -746,7 +761,9 @@ async fn plain_clone_requests_retry_with_a_closure_classifier() {
         .replay(Cloned::idempotent())
         .build()
         .unwrap();
-    let client = ServiceBuilder::new().layer(layer.clone()).service(service.clone());
+    let client = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(service.clone());
     assert_eq!(client.oneshot(21).await.unwrap(), 42);
     assert_eq!(log.count(), 3);
 
@@ -777,7 +794,13 @@ async fn plain_clone_requests_retry_with_a_closure_classifier() {
 /// Send offsets of one request against a server failing 4 times.
 async fn jittered_run(seed: u64) -> Vec<Duration> {
     let log = Log::default();
-    let api = api(&log, |n, _| if n < 4 { reply(503, &[]) } else { reply(200, &[]) });
+    let api = api(&log, |n, _| {
+        if n < 4 {
+            reply(503, &[])
+        } else {
+            reply(200, &[])
+        }
+    });
     let layer = builder()
         .max_attempts(5)
         .backoff(Backoff::full_jitter(Duration::from_millis(100), Duration::from_secs(1)).unwrap())
@@ -799,7 +822,10 @@ async fn jitter_is_seeded_and_reproducible() {
     for (retry, pair) in first.windows(2).enumerate() {
         let gap = pair[1] - pair[0];
         // tokio's timer wakes on whole milliseconds: allow the last one.
-        assert!(gap <= backoff.ceiling(retry as u32) + MS, "retry {retry}: {gap:?}");
+        assert!(
+            gap <= backoff.ceiling(retry as u32) + MS,
+            "retry {retry}: {gap:?}"
+        );
     }
 }
 
@@ -809,7 +835,11 @@ async fn callers_failing_together_retry_apart() {
     let start = Instant::now();
     let log = Log::default();
     let api = api(&log, move |_, _| {
-        if Instant::now() == start { reply(503, &[]) } else { reply(200, &[]) }
+        if Instant::now() == start {
+            reply(503, &[])
+        } else {
+            reply(200, &[])
+        }
     });
     let layer = builder()
         .backoff(Backoff::full_jitter(Duration::from_secs(10), Duration::from_secs(10)).unwrap())
@@ -824,7 +854,11 @@ async fn callers_failing_together_retry_apart() {
     for task in tasks {
         assert_eq!(task.await.unwrap().unwrap().status(), 200);
     }
-    let mut retries: Vec<Duration> = log.offsets(start).into_iter().filter(|t| !t.is_zero()).collect();
+    let mut retries: Vec<Duration> = log
+        .offsets(start)
+        .into_iter()
+        .filter(|t| !t.is_zero())
+        .collect();
     assert_eq!(retries.len(), CALLERS);
     retries.sort();
     retries.dedup();
@@ -893,7 +927,12 @@ fn config_errors_name_their_field() {
         "retry.max_attempts"
     );
     assert_eq!(
-        field(RetryLayer::builder().deadline(Duration::ZERO).build().unwrap_err()),
+        field(
+            RetryLayer::builder()
+                .deadline(Duration::ZERO)
+                .build()
+                .unwrap_err()
+        ),
         "retry.deadline"
     );
     assert_eq!(

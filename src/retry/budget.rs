@@ -35,6 +35,10 @@ const SCALE: i64 = 1000;
 /// floor), however many callers retry. With no traffic at all, up to
 /// `min_per_sec · ttl` retries are allowed per `ttl`.
 ///
+/// The balance sits behind one short `Mutex` (a deposit per request, a
+/// withdrawal per retry): simpler than tower's atomics-plus-mutex, and
+/// negligible at the rates third-party APIs allow.
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_pacer::retry::RetryBudget;

@@ -34,7 +34,9 @@ pub const DEFAULT_SAFETY_MARGIN: Duration = Duration::from_millis(50);
 /// judges their idempotency ([`Replay`](super::Replay)). The defaults suit
 /// `http::Request`/`http::Response` over a stack whose errors are
 /// [`BoxError`](crate::BoxError) (the [`RateLimit`](crate::rate::RateLimit)
-/// layer's).
+/// layer's); straight over a client whose error is a concrete
+/// `std::error::Error` (hyper-util's, reqwest's), pass
+/// `.classifier(HttpClassifier::default())`.
 #[derive(Debug, Clone)]
 pub struct RetryLayerBuilder<C = BoxErrors<HttpClassifier>, R = HttpReplay> {
     classifier: C,
@@ -89,9 +91,9 @@ impl<C, R> RetryLayerBuilder<C, R> {
         self
     }
 
-    /// A total time limit, counted from the first send: a retry whose delay
-    /// would end past it is not made, and the last attempt's result is
-    /// returned. Unset by default. Checked by [`build`](Self::build): > 0.
+    /// A total time limit, counted from the call (so the first attempt's
+    /// wait for a rate-limit slot counts): a retry whose delay would end
+    /// past it is not made, and the last attempt's result is returned. Unset by default. Checked by [`build`](Self::build): > 0.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.settings.deadline = Some(deadline);
         self
@@ -216,9 +218,9 @@ pub(crate) struct Config {
     pub(crate) seeds: Seeds,
 }
 
-/// One RNG stream per request, derived from the layer's seed and the
-/// request's number, so that delays are reproducible without a lock shared
-/// by every retry.
+/// One RNG stream per retried request, derived from the layer's seed and
+/// the order in which requests first retry, so that delays are
+/// reproducible without a lock shared by every retry.
 #[derive(Debug)]
 pub(crate) struct Seeds {
     seed: u64,

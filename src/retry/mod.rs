@@ -33,8 +33,8 @@
 //! window; it is not added to a zero delay (a date in the past), which
 //! retries after the backoff alone. The backoff is exponential with full
 //! jitter by default, decorrelated jitter as an option ([`Backoff`],
-//! [`Jitter`]), from a seedable RNG: one stream per request, derived from
-//! the layer's seed, so delays are reproducible.
+//! [`Jitter`]), from a seedable RNG: one stream per retried request, derived
+//! from the layer's seed, so delays are reproducible.
 //!
 //! # One 429 pauses the whole destination
 //!

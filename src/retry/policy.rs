@@ -19,8 +19,9 @@ pub(crate) struct Session {
     pub(crate) started: Instant,
     /// The previous backoff delay (decorrelated jitter grows from it).
     pub(crate) previous: Option<Duration>,
-    /// This request's RNG stream.
-    pub(crate) seed: u64,
+    /// This request's RNG stream, drawn at its first retry (so requests
+    /// that never retry never touch the shared seed counter).
+    pub(crate) seed: Option<u64>,
     /// Whether the request may be repeated after it reached the server.
     pub(crate) idempotent: bool,
 }
@@ -81,7 +82,8 @@ impl Config {
             return Decision::TooLong { requested };
         }
         let retry = attempt.saturating_sub(1);
-        let mut rng = SmallRng::seed_from_u64(session.seed.wrapping_add(u64::from(retry)));
+        let seed = *session.seed.get_or_insert_with(|| self.seeds.next());
+        let mut rng = SmallRng::seed_from_u64(seed.wrapping_add(u64::from(retry)));
         let backoff = self.backoff.delay(retry, session.previous, &mut rng);
         let delay = self.delay(backoff, server_delay);
         if self.past_deadline(session.started, now, delay) {

@@ -92,7 +92,7 @@ where
             attempts: 1,
             started: Instant::now(),
             previous: None,
-            seed: config.seeds.next(),
+            seed: None,
             idempotent: self.shared.replay.is_idempotent(&request),
         };
         let copy = if config.max_attempts > 1 {
