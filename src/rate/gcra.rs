@@ -51,17 +51,20 @@ impl GcraParams {
     }
 
     /// τ: how far ahead of `now` the theoretical arrival time may run.
+    #[inline]
     fn tau(&self) -> u64 {
         self.interval.saturating_mul(self.burst - 1)
     }
 
     /// The earliest instant a call of `cost` (≥ 1, ≤ burst) may start.
+    #[inline]
     pub(crate) fn earliest(&self, tat: u64, cost: u64) -> u64 {
         tat.saturating_add((cost - 1).saturating_mul(self.interval))
             .saturating_sub(self.tau())
     }
 
     /// The theoretical arrival time after granting `cost` at `slot`.
+    #[inline]
     pub(crate) fn advance(&self, tat: u64, slot: u64, cost: u64) -> u64 {
         tat.max(slot)
             .saturating_add(cost.saturating_mul(self.interval))
@@ -120,6 +123,7 @@ impl AtomicGcra {
         }
     }
 
+    #[inline]
     pub(crate) fn params(&self) -> GcraParams {
         GcraParams {
             interval: self.interval.load(Ordering::Relaxed),
@@ -137,6 +141,7 @@ impl AtomicGcra {
     }
 
     /// Reserve `cost` (≥ 1) at or after `now`, no later than `latest`.
+    #[inline]
     pub(crate) fn reserve(&self, now: u64, cost: u64, latest: u64) -> Result<Grant, Refusal> {
         let params = self.params();
         if cost > params.burst {

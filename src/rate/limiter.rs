@@ -380,6 +380,7 @@ impl Limiter {
     /// The slot stays in nanoseconds, with the `now` it was reserved at, so
     /// the common case (slot due now) needs no further clock read or
     /// conversion.
+    #[inline]
     pub(crate) fn reserve_raw(
         &self,
         cost: u64,
@@ -534,6 +535,7 @@ impl Limiter {
     ///
     /// [`RateError::QuotaExhausted`] (with when room will be free) if the
     /// call would have to wait at all; [`RateError::CostTooLarge`].
+    #[inline]
     pub fn try_acquire(&self, cost: u64) -> Result<(), RateError> {
         self.reserve_raw(cost, Some(Duration::ZERO)).map(|_| ())
     }
