@@ -17,6 +17,9 @@
 //!   one [`RateLimitInfo`](headers::RateLimitInfo).
 //! - [`classify`]: what a response or error means (`Success`,
 //!   `RateLimited`, `Transient`, `Permanent`), for HTTP and gRPC.
+//! - [`retry`]: `Retry-After`-aware retries with jittered backoff, a shared
+//!   retry budget and idempotency rules, pausing the destination's limiter
+//!   on a 429.
 //! - `mock` (feature `mock`): `pacer-mock`, a rate-limited mock API server
 //!   to test clients against real limits without spending real quota.
 //!
@@ -43,6 +46,7 @@ pub mod headers;
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
 pub mod rate;
+pub mod retry;
 
 /// The README's examples, compiled as doctests so they stay correct.
 #[cfg(doctest)]
