@@ -33,6 +33,21 @@ impl ConfigError {
         &self.reason
     }
 
+    /// The same error, with a leading `from` in its field replaced by `to`
+    /// (`quota.burst` becomes `quotas[1].burst`).
+    pub fn renamed(self, from: &str, to: &str) -> Self {
+        let field = match self.field.strip_prefix(from) {
+            Some(rest) if rest.is_empty() || rest.starts_with('.') => {
+                Cow::Owned(format!("{to}{rest}"))
+            }
+            _ => self.field,
+        };
+        Self {
+            field,
+            reason: self.reason,
+        }
+    }
+
     /// The same error, with its field placed under `prefix`
     /// (`burst` under `quotas[1]` becomes `quotas[1].burst`).
     pub fn within(self, prefix: &str) -> Self {
@@ -40,5 +55,28 @@ impl ConfigError {
             field: Cow::Owned(format!("{prefix}.{}", self.field)),
             reason: self.reason,
         }
+    }
+}
+
+/// A string (a duration, a quota, a flag value) that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read {input:?}: {reason}")]
+pub struct ParseError {
+    input: String,
+    reason: String,
+}
+
+impl ParseError {
+    /// A new error: `input` could not be read, because `reason`.
+    pub fn new(input: &str, reason: &str) -> Self {
+        Self {
+            input: input.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// The text that was refused.
+    pub fn input(&self) -> &str {
+        &self.input
     }
 }

@@ -37,16 +37,21 @@
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 mod error;
-pub use error::ConfigError;
+pub use error::{ConfigError, ParseError};
+pub use pacer::Pacer;
 
 pub mod classify;
 pub mod concurrency;
+pub mod duration;
 pub mod headers;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
+pub mod pacer;
+pub mod policy;
 pub mod rate;
 pub mod retry;
+pub mod stats;
 
 /// The README's examples, compiled as doctests so they stay correct.
 #[cfg(doctest)]

@@ -59,12 +59,14 @@ use crate::headers::RateLimitInfo;
 mod error;
 mod grpc;
 mod http_rules;
+mod min_wait;
 mod outcome;
 mod rules;
 
 pub use error::{NotSentFn, is_not_sent};
 pub use grpc::GrpcClassifier;
 pub use http_rules::HttpClassifier;
+pub use min_wait::MinWait;
 pub use outcome::{Classification, Outcome, StatusRule};
 
 /// Decides what the result of one attempt means.

@@ -56,6 +56,19 @@ impl ConcurrencyLimiter {
         })
     }
 
+    /// A cap so high it never binds ([`Semaphore::MAX_PERMITS`]), for
+    /// destinations without a concurrency limit.
+    pub fn unlimited() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                semaphore: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+                limit: AtomicUsize::new(Semaphore::MAX_PERMITS),
+                debt: AtomicUsize::new(0),
+                resizing: Mutex::new(()),
+            }),
+        }
+    }
+
     /// The cap in force.
     pub fn limit(&self) -> usize {
         self.shared.limit.load(Ordering::Acquire)

@@ -385,7 +385,7 @@ impl MockConfig {
 
     /// One line describing the limits, for the start-up message.
     pub fn describe_limits(&self) -> String {
-        use super::duration::format_duration as f;
+        use crate::duration::format_duration as f;
         let mut parts: Vec<String> = self
             .windows
             .iter()

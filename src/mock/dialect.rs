@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::duration::format_duration;
 use super::style::HeaderDialect;
 use super::window::QuotaStatus;
+use crate::duration::format_duration;
 
 const DAY: Duration = Duration::from_secs(86_400);
 

@@ -4,28 +4,7 @@
 use std::io;
 
 use crate::ConfigError;
-
-/// A flag string (duration, quota, latency, enum name) that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot read {input:?}: {reason}")]
-pub struct ParseError {
-    input: String,
-    reason: String,
-}
-
-impl ParseError {
-    pub(crate) fn new(input: &str, reason: &str) -> Self {
-        Self {
-            input: input.to_owned(),
-            reason: reason.to_owned(),
-        }
-    }
-
-    /// The text that was refused.
-    pub fn input(&self) -> &str {
-        &self.input
-    }
-}
+pub use crate::ParseError;
 
 /// Why [`MockServer::start`](super::MockServer::start) failed.
 #[derive(Debug, thiserror::Error)]

@@ -44,7 +44,6 @@
 mod body;
 mod config;
 mod dialect;
-mod duration;
 mod error;
 mod faults;
 mod gcra;
@@ -58,9 +57,9 @@ mod stats;
 mod style;
 mod window;
 
+pub use crate::duration::{format_duration, parse_duration, parse_quota};
 pub use body::{MockBody, ResetFault};
 pub use config::{Faults, Latency, MockConfig, RateQuota, WindowMode, WindowQuota};
-pub use duration::{format_duration, parse_duration, parse_quota};
 pub use error::{MockError, ParseError};
 pub use gcra::Gcra;
 pub use handler::{ANONYMOUS_KEY, api_key};

@@ -89,6 +89,12 @@ impl LimiterBuilder {
         if self.quotas.is_empty() {
             return Err(ConfigError::new("quotas", "at least one quota is needed"));
         }
+        self.build_unlimited()
+    }
+
+    /// Like [`build`](Self::build), but an empty list of quotas is allowed:
+    /// see [`Limiter::unlimited`].
+    pub fn build_unlimited(self) -> Result<Limiter, ConfigError> {
         let fraction = self.headroom.fraction;
         if !(fraction.is_finite() && fraction > 0.0 && fraction <= 1.0) {
             return Err(ConfigError::new(
@@ -182,6 +188,11 @@ struct Shared {
     max_wait: AtomicU64,
     /// The cooldown gate: no slot before this (nanoseconds since `epoch`).
     paused_until: AtomicU64,
+    /// Reservations that had to wait, their total wait (ns), and refusals
+    /// beyond `max_wait`: counted off the fast path only.
+    waited: AtomicU64,
+    wait_nanos: AtomicU64,
+    refused: AtomicU64,
     /// Cancelled reservations waiting for the newer ones to be given back.
     orphans: Mutex<VecDeque<RawGrant>>,
     headroom: Headroom,
@@ -330,12 +341,22 @@ impl Limiter {
                 clock: Clock::new(builder.clock),
                 max_wait: AtomicU64::new(builder.max_wait.map_or(u64::MAX, nanos)),
                 paused_until: AtomicU64::new(0),
+                waited: AtomicU64::new(0),
+                wait_nanos: AtomicU64::new(0),
+                refused: AtomicU64::new(0),
                 orphans: Mutex::new(VecDeque::new()),
                 headroom,
                 quotas: RwLock::new(builder.quotas),
                 core,
             }),
         }
+    }
+
+    /// A limiter without quota: it only orders callers and holds them back
+    /// while [paused](Self::pause_until) (after a 429 from an API whose
+    /// limit is unknown).
+    pub fn unlimited() -> Limiter {
+        Limiter::from_valid(Limiter::builder())
     }
 
     /// A builder for a limiter with several bands, `max_wait` or headroom.
@@ -421,11 +442,22 @@ impl Limiter {
             }
         };
         match result {
-            Ok(grant) => Ok(grant),
-            Err(Refusal::TooFar { slot }) => Err(RateError::QuotaExhausted {
-                available_at: self.instant(slot),
-                wait: Duration::from_nanos(slot - now),
-                max_wait: Duration::from_nanos(max_wait),
+            Ok(grant) => {
+                if !grant.is_due() {
+                    self.shared.waited.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .wait_nanos
+                        .fetch_add(grant.slot - grant.now, Ordering::Relaxed);
+                }
+                Ok(grant)
+            }
+            Err(Refusal::TooFar { slot }) => Err({
+                self.shared.refused.fetch_add(1, Ordering::Relaxed);
+                RateError::QuotaExhausted {
+                    available_at: self.instant(slot),
+                    wait: Duration::from_nanos(slot - now),
+                    max_wait: Duration::from_nanos(max_wait),
+                }
             }),
             Err(Refusal::CostTooLarge { capacity }) => Err(RateError::CostTooLarge {
                 cost,
@@ -687,6 +719,9 @@ impl Limiter {
                 })
                 .collect(),
             paused_until: self.paused_until(),
+            waited: self.shared.waited.load(Ordering::Relaxed),
+            total_wait: Duration::from_nanos(self.shared.wait_nanos.load(Ordering::Relaxed)),
+            refused: self.shared.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -876,6 +911,12 @@ pub struct LimiterSnapshot {
     pub bands: Vec<BandSnapshot>,
     /// The end of the current pause, if any.
     pub paused_until: Option<Instant>,
+    /// Reservations so far that had to wait for their slot.
+    pub waited: u64,
+    /// Their total wait (from reservation to slot).
+    pub total_wait: Duration,
+    /// Reservations refused because the slot was beyond `max_wait`.
+    pub refused: u64,
 }
 
 /// One band of a [`LimiterSnapshot`].

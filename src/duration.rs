@@ -1,9 +1,10 @@
 //! Human duration strings (`100ms`, `10s`, `1m`, `1h`, `1d`) and quota
-//! strings (`100/10s`), as the `pacer-mock` flags take them.
+//! strings (`100/10s`), as `pacer-mock`'s flags and [`Policy`](crate::policy::Policy)
+//! files take them.
 
 use std::time::Duration;
 
-use super::error::ParseError;
+use crate::ParseError;
 
 /// Parses a duration such as `250ms`, `10s`, `1.5s`, `1m`, `1h` or `1d`.
 ///
@@ -13,7 +14,7 @@ use super::error::ParseError;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_pacer::mock::parse_duration;
+/// use tower_pacer::duration::parse_duration;
 ///
 /// assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
 /// assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
@@ -50,7 +51,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, ParseError> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_pacer::mock::parse_quota;
+/// use tower_pacer::duration::parse_quota;
 ///
 /// assert_eq!(parse_quota("100/10s").unwrap(), (100, Duration::from_secs(10)));
 /// assert!(parse_quota("0/1s").is_err());
@@ -138,6 +139,101 @@ mod tests {
             let d = parse_duration(s).unwrap();
             assert_eq!(format_duration(d), s);
             assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
+        }
+    }
+}
+
+/// Like [`parse_duration`], but `0`, `0s`, `0ms`… mean no time at all
+/// (margins and optional waits may be zero).
+pub fn parse_duration_or_zero(input: &str) -> Result<Duration, ParseError> {
+    let s = input.trim();
+    let number = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if !number.is_empty() && number.parse::<f64>().is_ok_and(|n| n == 0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(input)
+}
+
+/// `serde` support: a duration as a human string (`"250ms"`, `"10s"`,
+/// `"1d"`, `"0s"`) or a number of seconds; written back as a string.
+///
+/// ```
+/// # #[derive(serde::Deserialize)]
+/// # struct Config { #[serde(with = "tower_pacer::duration::serde")] wait: std::time::Duration }
+/// ```
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod serde {
+    use std::time::Duration;
+
+    use serde::Serializer;
+    use serde::de::{self, Deserializer, Visitor};
+
+    /// Writes `d` as a duration string.
+    pub fn serialize<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        if d.is_zero() {
+            return serializer.serialize_str("0s");
+        }
+        serializer.serialize_str(&super::format_duration(*d))
+    }
+
+    /// Reads a duration string or a number of seconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        deserializer.deserialize_any(DurationVisitor)
+    }
+
+    struct DurationVisitor;
+
+    impl Visitor<'_> for DurationVisitor {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a duration such as \"250ms\", \"10s\", \"1d\", or a number of seconds")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+            super::parse_duration_or_zero(v).map_err(E::custom)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+            Ok(Duration::from_secs(v))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+            u64::try_from(v)
+                .map(Duration::from_secs)
+                .map_err(|_| E::custom("a duration cannot be negative"))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+            Duration::try_from_secs_f64(v).map_err(|_| E::custom("not a valid number of seconds"))
+        }
+    }
+
+    /// The same for `Option<Duration>` (absent or `null` is `None`).
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Writes the duration, or nothing.
+        pub fn serialize<S: Serializer>(
+            d: &Option<Duration>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        /// Reads a duration, or `null`.
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrapped(#[serde(with = "super")] Duration);
+            Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|Wrapped(d)| d))
         }
     }
 }

@@ -1,0 +1,161 @@
+//! [`Pacer`]: one destination's shared state, and the whole stack in the
+//! right order.
+//!
+//! `Pacer::new(policy)?` creates the destination's limiter, concurrency
+//! cap, retry budget and statistics once; [`Pacer::layer`] wraps any HTTP
+//! client service in the stack, outermost first:
+//!
+//! ```text
+//! RecordRequests   count requests and final outcomes
+//!  └ Retry          Retry-After-aware, jittered backoff, budget; a 429 pauses the limiter
+//!    └ ConcurrencyLimit   the shared cap (waits in poll_ready)
+//!      └ RateLimit        a slot in every quota band (waits in the response future)
+//!        └ RecordAttempts count what the server sees: attempts, 429s, 5xx
+//!          └ your client  (hyper-util, reqwest-middleware, tonic Channel…)
+//! ```
+//!
+//! Retry sits outside the limiter so every retry costs a slot like any other
+//! call; the pause a 429 triggers holds every caller of the destination.
+//! Every service built from one `Pacer`, and every clone of those, shares
+//! everything: clone freely, the quota is never multiplied.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_pacer::Pacer;
+//! use tower_pacer::policy::{Policy, QuotaSpec};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_pacer::BoxError> {
+//! tokio::time::pause();
+//! let mut policy = Policy::default();
+//! policy.quotas = vec![QuotaSpec::window(10, Duration::from_secs(1))];
+//! policy.concurrency = Some(4);
+//! let pacer = Pacer::new(policy)?;
+//!
+//! let api = service_fn(|_req: http::Request<String>| async {
+//!     Ok::<_, tower_pacer::BoxError>(http::Response::new(String::from("ok")))
+//! });
+//! let client = ServiceBuilder::new().layer(pacer.layer()).service(api);
+//! for _ in 0..25 {
+//!     client.clone().oneshot(http::Request::new(String::new())).await?;
+//! }
+//! let stats = pacer.stats();
+//! assert_eq!((stats.requests, stats.succeeded, stats.rate_limited), (25, 25, 0));
+//! // Calls 11 and 21 waited for a window to pass; the rest went straight out.
+//! assert_eq!(stats.waited, 2);
+//! # Ok(()) }
+//! ```
+
+mod layer;
+
+pub use layer::{PacerLayer, PacerService};
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::ConfigError;
+use crate::concurrency::ConcurrencyLimiter;
+use crate::policy::{Policy, PolicyRetryLayer};
+use crate::rate::Limiter;
+use crate::retry::RetryBudget;
+use crate::stats::{Stats, StatsSnapshot};
+
+/// One destination's shared state, built from a [`Policy`]; see the
+/// [module docs](self).
+#[derive(Clone)]
+pub struct Pacer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    policy: Policy,
+    limiter: Limiter,
+    concurrency: ConcurrencyLimiter,
+    retry: PolicyRetryLayer,
+    stats: Stats,
+}
+
+impl Pacer {
+    /// The destination's state for `policy`.
+    ///
+    /// # Errors
+    ///
+    /// The policy's first invalid field, as [`Policy::validate`] names it.
+    pub fn new(policy: Policy) -> Result<Pacer, ConfigError> {
+        policy.validate()?;
+        let limiter = policy.limiter()?;
+        let concurrency = match policy.concurrency_limiter()? {
+            Some(cap) => cap,
+            None => ConcurrencyLimiter::unlimited(),
+        };
+        let retry = policy.retry_layer(&limiter)?;
+        Ok(Pacer {
+            shared: Arc::new(Shared {
+                policy,
+                limiter,
+                concurrency,
+                retry,
+                stats: Stats::new(),
+            }),
+        })
+    }
+
+    /// The whole stack, as one layer; see the [module docs](self).
+    pub fn layer(&self) -> PacerLayer {
+        PacerLayer::new(self.clone())
+    }
+
+    /// The policy this pacer was built from.
+    pub fn policy(&self) -> &Policy {
+        &self.shared.policy
+    }
+
+    /// The destination's limiter (pause it, change its rate, look at it).
+    pub fn limiter(&self) -> &Limiter {
+        &self.shared.limiter
+    }
+
+    /// The destination's concurrency cap (resize it).
+    pub fn concurrency(&self) -> &ConcurrencyLimiter {
+        &self.shared.concurrency
+    }
+
+    /// The destination's retry budget, if the policy has one.
+    pub fn retry_budget(&self) -> Option<&RetryBudget> {
+        self.shared.retry.budget()
+    }
+
+    /// The raw counters (to share with other layers of yours).
+    pub fn counters(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// What the destination's stack did so far, with the limiter's waits.
+    pub fn stats(&self) -> StatsSnapshot {
+        let limiter = self.shared.limiter.snapshot();
+        let mut snapshot = self.shared.stats.snapshot();
+        snapshot.waited = limiter.waited;
+        snapshot.total_wait = limiter.total_wait;
+        snapshot
+    }
+
+    pub(crate) fn retry_layer(&self) -> &PolicyRetryLayer {
+        &self.shared.retry
+    }
+
+    /// True if both handles share one destination's state.
+    pub fn same_as(&self, other: &Pacer) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pacer")
+            .field("name", &self.shared.policy.name)
+            .field("limiter", &self.shared.limiter)
+            .field("concurrency", &self.shared.concurrency)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,194 @@
+//! Checking a policy and turning it into the parts of a stack.
+
+use crate::ConfigError;
+use crate::classify::{BoxErrors, HttpClassifier, MinWait};
+use crate::concurrency::ConcurrencyLimiter;
+use crate::rate::{Limiter, Quota};
+use crate::retry::{Backoff, HttpReplay, Jitter, RetryBudget, RetryLayer};
+
+use super::{JitterSpec, Policy, QuotaSpec};
+
+/// The classifier a [`Policy`] configures: HTTP rules over the stack's
+/// boxed errors, with the policy's floor under rate-limited waits.
+pub type PolicyClassifier = BoxErrors<MinWait<HttpClassifier>>;
+
+/// The retry layer a [`Policy`] configures.
+pub type PolicyRetryLayer = RetryLayer<PolicyClassifier, HttpReplay>;
+
+impl Policy {
+    /// Checks every field; the error names the first one at fault.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] such as `quotas[1].window: must be longer than
+    /// zero` or `retry.max_attempts: must be ≥ 1`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::new("name", "must not be empty"));
+        }
+        self.limiter()?;
+        self.concurrency_limiter()?;
+        self.retry_layer(&Limiter::unlimited())?;
+        if let Some(batch) = &self.batch {
+            if batch.max_items == 0 {
+                return Err(ConfigError::new("batch.max_items", "must be ≥ 1"));
+            }
+            if batch.max_latency.is_zero() {
+                return Err(ConfigError::new(
+                    "batch.max_latency",
+                    "must be longer than zero",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The quota bands, checked.
+    ///
+    /// # Errors
+    ///
+    /// `quotas[i]…` naming the band and its field.
+    pub fn quotas(&self) -> Result<Vec<Quota>, ConfigError> {
+        self.quotas
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                spec.to_quota()
+                    .map_err(|e| e.renamed("quota", &format!("quotas[{i}]")))
+            })
+            .collect()
+    }
+
+    /// A new limiter for this policy's quotas, headroom and `max_wait`. A
+    /// policy without quotas gets [`Limiter::unlimited`] (the cooldown gate
+    /// only).
+    ///
+    /// # Errors
+    ///
+    /// As [`quotas`](Self::quotas), and `headroom.fraction`.
+    pub fn limiter(&self) -> Result<Limiter, ConfigError> {
+        let quotas = self.quotas()?;
+        let mut builder = Limiter::builder()
+            .headroom(self.headroom.fraction)
+            .margin(self.headroom.margin);
+        if let Some(max_wait) = self.max_wait {
+            builder = builder.max_wait(max_wait);
+        }
+        if quotas.is_empty() {
+            builder.build_unlimited()
+        } else {
+            quotas.into_iter().fold(builder, |b, q| b.quota(q)).build()
+        }
+    }
+
+    /// A new concurrency cap, if the policy sets one.
+    ///
+    /// # Errors
+    ///
+    /// `concurrency: must be ≥ 1`.
+    pub fn concurrency_limiter(&self) -> Result<Option<ConcurrencyLimiter>, ConfigError> {
+        self.concurrency
+            .map(|limit| {
+                ConcurrencyLimiter::new(limit)
+                    .map_err(|e| e.renamed("concurrency.limit", "concurrency"))
+            })
+            .transpose()
+    }
+
+    /// The classifier this policy describes.
+    pub fn classifier(&self) -> PolicyClassifier {
+        let http = HttpClassifier::default()
+            .with_forbidden_rate_limits(self.classify.forbidden_rate_limits)
+            .with_should_retry_header(self.classify.should_retry_header);
+        BoxErrors(match self.classify.rate_limited_min_wait {
+            Some(min) => MinWait::new(http, min),
+            None => MinWait::none(http),
+        })
+    }
+
+    /// A new retry layer (with a new budget) that pauses `limiter` on 429s.
+    ///
+    /// # Errors
+    ///
+    /// `retry.…` naming the field.
+    pub fn retry_layer(&self, limiter: &Limiter) -> Result<PolicyRetryLayer, ConfigError> {
+        let spec = &self.retry;
+        let jitter = match spec.jitter {
+            JitterSpec::Full => Jitter::Full,
+            JitterSpec::Decorrelated => Jitter::Decorrelated,
+            JitterSpec::None => Jitter::None,
+        };
+        let mut builder = RetryLayer::builder()
+            .classifier(self.classifier())
+            .replay(HttpReplay::new().retry_unsafe_methods(spec.retry_unsafe_methods))
+            .max_attempts(spec.max_attempts)
+            .backoff(Backoff::new(spec.base, spec.cap, jitter)?)
+            .max_retry_after(spec.max_retry_after)
+            .safety_margin(spec.safety_margin)
+            .limiter(limiter.clone());
+        builder = match &spec.budget {
+            Some(budget) => builder.budget(RetryBudget::new(
+                budget.ttl,
+                budget.min_per_sec,
+                budget.ratio,
+            )?),
+            None => builder.no_budget(),
+        };
+        if let Some(deadline) = spec.deadline {
+            builder = builder.deadline(deadline);
+        }
+        if let Some(seed) = spec.seed {
+            builder = builder.seed(seed);
+        }
+        builder.build()
+    }
+}
+
+impl QuotaSpec {
+    /// The band this spec describes.
+    ///
+    /// # Errors
+    ///
+    /// `quota.…`: a spec must be either a window (`limit`, `window`) or a
+    /// rate (`rate`, `per`, optional `burst`), with valid figures.
+    pub fn to_quota(&self) -> Result<Quota, ConfigError> {
+        match (self.limit, self.window, self.rate, self.per) {
+            (Some(limit), Some(window), None, None) => {
+                if self.burst.is_some() {
+                    return Err(ConfigError::new(
+                        "quota.burst",
+                        "a window quota has no burst",
+                    ));
+                }
+                Quota::window(limit, window)
+            }
+            (None, None, Some(rate), Some(per)) => {
+                let quota = Quota::rate(rate, per)?;
+                match self.burst {
+                    Some(burst) => quota.with_burst(burst),
+                    None => Ok(quota),
+                }
+            }
+            (Some(_), None, None, None) => {
+                Err(ConfigError::new("quota.window", "is missing (with limit)"))
+            }
+            (None, Some(_), None, None) => {
+                Err(ConfigError::new("quota.limit", "is missing (with window)"))
+            }
+            (None, None, Some(_), None) => {
+                Err(ConfigError::new("quota.per", "is missing (with rate)"))
+            }
+            (None, None, None, Some(_)) => {
+                Err(ConfigError::new("quota.rate", "is missing (with per)"))
+            }
+            (None, None, None, None) => Err(ConfigError::new(
+                "quota",
+                "is empty: give limit + window, or rate + per",
+            )),
+            _ => Err(ConfigError::new(
+                "quota",
+                "mixes a window (limit, window) and a rate (rate, per)",
+            )),
+        }
+    }
+}

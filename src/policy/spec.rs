@@ -1,0 +1,280 @@
+//! The policy's fields, as a file spells them.
+
+use std::time::Duration;
+
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+
+use crate::retry::{DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_AFTER, DEFAULT_SAFETY_MARGIN};
+
+/// How to talk to one API: its quotas, concurrency, retries, classification
+/// and batching, in one value.
+///
+/// Build it in code (start from [`Policy::default`] or a
+/// [preset](crate::presets)) or read it from a file with `serde` (feature
+/// `serde`); [`validate`](Self::validate) checks every field and names the
+/// one at fault (`retry.max_attempts: must be ≥ 1`).
+/// [`Pacer::new`](crate::Pacer::new) turns it into a stack.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct Policy {
+    /// A label for this destination in statistics and logs.
+    pub name: String,
+    /// The quota bands; a call needs room in every one. Empty: no quota,
+    /// only the cooldown gate that a 429 closes.
+    pub quotas: Vec<QuotaSpec>,
+    /// The most calls in flight at once (`None`: no cap).
+    pub concurrency: Option<usize>,
+    /// A slot further away than this fails at once with
+    /// `RateError::QuotaExhausted` (`None`: wait as long as it takes).
+    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde::option"))]
+    pub max_wait: Option<Duration>,
+    /// A safety margin under the quotas.
+    pub headroom: HeadroomSpec,
+    /// Retries.
+    pub retry: RetrySpec,
+    /// How responses are classified.
+    pub classify: ClassifySpec,
+    /// Batching, for APIs with batch endpoints (see [`crate::batch`]).
+    pub batch: Option<BatchSpec>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            name: "default".to_owned(),
+            quotas: Vec::new(),
+            concurrency: None,
+            max_wait: None,
+            headroom: HeadroomSpec::default(),
+            retry: RetrySpec::default(),
+            classify: ClassifySpec::default(),
+            batch: None,
+        }
+    }
+}
+
+/// One quota band: either a window (`limit` + `window`) or a rate (`rate`
+/// + `per`, optionally `burst`).
+///
+/// In TOML: `{ limit = 100, window = "10s" }` or
+/// `{ rate = 2, per = "1s", burst = 40 }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct QuotaSpec {
+    /// Window quota: calls allowed in any interval of `window`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub limit: Option<u64>,
+    /// Window quota: the window's length.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            with = "crate::duration::serde::option",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
+    pub window: Option<Duration>,
+    /// Rate quota: calls per `per`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub rate: Option<u64>,
+    /// Rate quota: the period of `rate`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            with = "crate::duration::serde::option",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
+    pub per: Option<Duration>,
+    /// Rate quota: the largest burst (default 1: evenly spaced).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub burst: Option<u64>,
+}
+
+impl QuotaSpec {
+    /// At most `limit` calls in any interval of `window`.
+    pub fn window(limit: u64, window: Duration) -> Self {
+        Self {
+            limit: Some(limit),
+            window: Some(window),
+            ..Self::default()
+        }
+    }
+
+    /// `rate` calls per `per`, in bursts of up to `burst`.
+    pub fn rate(rate: u64, per: Duration, burst: u64) -> Self {
+        Self {
+            rate: Some(rate),
+            per: Some(per),
+            burst: Some(burst),
+            ..Self::default()
+        }
+    }
+}
+
+/// A safety margin under the quotas; see [`Headroom`](crate::rate::Headroom).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct HeadroomSpec {
+    /// The share of each quota to use, in `(0, 1]`.
+    pub fraction: f64,
+    /// Added to every window and period.
+    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde"))]
+    pub margin: Duration,
+}
+
+impl Default for HeadroomSpec {
+    fn default() -> Self {
+        Self {
+            fraction: 1.0,
+            margin: Duration::ZERO,
+        }
+    }
+}
+
+/// Retries; see [`RetryLayer`](crate::retry::RetryLayer).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct RetrySpec {
+    /// Attempts per request, the first included (1 = no retries).
+    pub max_attempts: u32,
+    /// The first backoff step.
+    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde"))]
+    pub base: Duration,
+    /// The largest backoff step.
+    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde"))]
+    pub cap: Duration,
+    /// How backoff is randomised.
+    pub jitter: JitterSpec,
+    /// No retry starts later than this after the first call.
+    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde::option"))]
+    pub deadline: Option<Duration>,
+    /// A server asking for a longer wait fails the call at once.
+    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde"))]
+    pub max_retry_after: Duration,
+    /// Added to a server's `Retry-After`.
+    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde"))]
+    pub safety_margin: Duration,
+    /// The retry budget (`None`: unlimited — not advised).
+    pub budget: Option<BudgetSpec>,
+    /// Retry POST and PATCH even without an `Idempotency-Key`.
+    pub retry_unsafe_methods: bool,
+    /// Seed of the jitter, for reproducible runs.
+    pub seed: Option<u64>,
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        Self {
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(20),
+            jitter: JitterSpec::Full,
+            deadline: None,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            safety_margin: DEFAULT_SAFETY_MARGIN,
+            budget: Some(BudgetSpec::default()),
+            retry_unsafe_methods: false,
+            seed: None,
+        }
+    }
+}
+
+/// How backoff delays are randomised; see [`Jitter`](crate::retry::Jitter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[non_exhaustive]
+pub enum JitterSpec {
+    /// Uniform in `[0, min(cap, base·2ⁿ)]`.
+    #[default]
+    Full,
+    /// `min(cap, uniform(base, previous·3))`.
+    Decorrelated,
+    /// No randomness: `min(cap, base·2ⁿ)`.
+    None,
+}
+
+/// A retry budget; see [`RetryBudget`](crate::retry::RetryBudget).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct BudgetSpec {
+    /// How long a request counts towards the budget.
+    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde"))]
+    pub ttl: Duration,
+    /// Retries always allowed per second.
+    pub min_per_sec: u32,
+    /// Retries allowed per request, on top (0.2 = 20 %).
+    pub ratio: f64,
+}
+
+impl Default for BudgetSpec {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(10),
+            min_per_sec: 10,
+            ratio: 0.2,
+        }
+    }
+}
+
+/// How responses are classified; see
+/// [`HttpClassifier`](crate::classify::HttpClassifier).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct ClassifySpec {
+    /// A 403 carrying rate-limit signals counts as rate-limited (GitHub,
+    /// Salesforce, Mailchimp answer 403).
+    pub forbidden_rate_limits: bool,
+    /// Obey Stripe's `Stripe-Should-Retry`.
+    pub should_retry_header: bool,
+    /// A rate-limited answer without any delay waits at least this long
+    /// (GitHub's secondary limits: a minute).
+    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde::option"))]
+    pub rate_limited_min_wait: Option<Duration>,
+}
+
+impl Default for ClassifySpec {
+    fn default() -> Self {
+        Self {
+            forbidden_rate_limits: true,
+            should_retry_header: true,
+            rate_limited_min_wait: None,
+        }
+    }
+}
+
+/// Batching for APIs with batch endpoints; see [`crate::batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+#[non_exhaustive]
+pub struct BatchSpec {
+    /// Items per batch call at most.
+    pub max_items: usize,
+    /// The oldest item waits at most this long for its batch to fill.
+    #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde"))]
+    pub max_latency: Duration,
+}
+
+impl BatchSpec {
+    /// Batches of up to `max_items`, sent after `max_latency` at the latest.
+    pub fn new(max_items: usize, max_latency: Duration) -> Self {
+        Self {
+            max_items,
+            max_latency,
+        }
+    }
+}

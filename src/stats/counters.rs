@@ -1,0 +1,119 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Counters shared by every clone; see the [module docs](super).
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    attempts: AtomicU64,
+    rate_limited: AtomicU64,
+    server_errors: AtomicU64,
+    transport_errors: AtomicU64,
+}
+
+/// A copy of a [`Stats`] at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
+pub struct StatsSnapshot {
+    /// Requests that entered the stack.
+    pub requests: u64,
+    /// Requests that ended in a 1xx–3xx response.
+    pub succeeded: u64,
+    /// Requests that ended in an error or a 4xx/5xx response.
+    pub failed: u64,
+    /// Attempts that reached the inner service (requests plus retries).
+    pub attempts: u64,
+    /// Attempts answered with 429 Too Many Requests.
+    pub rate_limited: u64,
+    /// Attempts answered with a 5xx status.
+    pub server_errors: u64,
+    /// Attempts that failed without a response.
+    pub transport_errors: u64,
+    /// Calls that had to wait for their slot on the limiter (filled in by
+    /// [`Pacer::stats`](crate::Pacer::stats)).
+    pub waited: u64,
+    /// Their total wait.
+    pub total_wait: Duration,
+}
+
+impl StatsSnapshot {
+    /// Attempts beyond the first of each request.
+    pub fn retries(&self) -> u64 {
+        self.attempts.saturating_sub(self.requests)
+    }
+
+    /// The share of attempts answered with 429, in `[0, 1]` (0 with no
+    /// attempts). Above 0.05, the article's alert line, pacing is off.
+    pub fn rate_limited_ratio(&self) -> f64 {
+        if self.attempts == 0 {
+            0.0
+        } else {
+            self.rate_limited as f64 / self.attempts as f64
+        }
+    }
+}
+
+impl Stats {
+    /// New counters at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let c = &self.counters;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        StatsSnapshot {
+            requests: load(&c.requests),
+            succeeded: load(&c.succeeded),
+            failed: load(&c.failed),
+            attempts: load(&c.attempts),
+            rate_limited: load(&c.rate_limited),
+            server_errors: load(&c.server_errors),
+            transport_errors: load(&c.transport_errors),
+            waited: 0,
+            total_wait: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn request(&self) {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn request_ended(&self, succeeded: bool) {
+        let counter = if succeeded {
+            &self.counters.succeeded
+        } else {
+            &self.counters.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn attempt(&self) {
+        self.counters.attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An attempt's answer: its status, or `None` for a transport error.
+    pub(crate) fn answer(&self, status: Option<http::StatusCode>) {
+        let counter = match status {
+            Some(http::StatusCode::TOO_MANY_REQUESTS) => &self.counters.rate_limited,
+            Some(status) if status.is_server_error() => &self.counters.server_errors,
+            Some(_) => return,
+            None => &self.counters.transport_errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// True if both handles count into the same counters.
+    pub fn same_as(&self, other: &Stats) -> bool {
+        Arc::ptr_eq(&self.counters, &other.counters)
+    }
+}

@@ -1,0 +1,38 @@
+//! In-process statistics: what a destination's stack did, as a snapshot.
+//!
+//! [`Stats`] is a set of shared counters. [`RecordRequestsLayer`] counts
+//! requests and their final outcome at the top of a stack;
+//! [`RecordAttemptsLayer`] counts every attempt that reaches the inner
+//! service and how the server answered (429s, 5xx, transport errors), at
+//! the bottom. [`Pacer`](crate::Pacer) places both. The snapshot's
+//! [`rate_limited_ratio`](StatsSnapshot::rate_limited_ratio) is the figure
+//! to alert on: above 5 % of attempts, pacing is not doing its job.
+//!
+//! ```
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_pacer::stats::{RecordAttemptsLayer, RecordRequestsLayer, Stats};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_pacer::BoxError> {
+//! let stats = Stats::new();
+//! let api = service_fn(|_: ()| async {
+//!     Ok::<_, tower_pacer::BoxError>(http::Response::builder().status(429).body(())?)
+//! });
+//! let client = ServiceBuilder::new()
+//!     .layer(RecordRequestsLayer::new(stats.clone()))
+//!     .layer(RecordAttemptsLayer::new(stats.clone()))
+//!     .service(api);
+//! client.oneshot(()).await?;
+//! let snapshot = stats.snapshot();
+//! assert_eq!((snapshot.requests, snapshot.failed, snapshot.rate_limited), (1, 1, 1));
+//! assert_eq!(snapshot.rate_limited_ratio(), 1.0);
+//! # Ok(()) }
+//! ```
+
+mod counters;
+mod layer;
+
+pub use counters::{Stats, StatsSnapshot};
+pub use layer::{
+    RecordAttempts, RecordAttemptsLayer, RecordRequests, RecordRequestsLayer, ResponseFuture,
+};
