@@ -42,6 +42,7 @@ pub use pacer::Pacer;
 
 pub mod classify;
 pub mod concurrency;
+pub mod destinations;
 pub mod duration;
 pub mod headers;
 #[cfg(feature = "mock")]
@@ -49,6 +50,7 @@ pub mod headers;
 pub mod mock;
 pub mod pacer;
 pub mod policy;
+pub mod presets;
 pub mod rate;
 pub mod retry;
 pub mod stats;

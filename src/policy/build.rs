@@ -43,6 +43,26 @@ impl Policy {
         Ok(())
     }
 
+    /// The same policy with every quota window and period multiplied by
+    /// `factor` (0.01 makes "100 per 10 s" last 100 ms), for tests against
+    /// a time-scaled mock server. Waits and retries are left alone.
+    pub fn time_scaled(mut self, factor: f64) -> Self {
+        let scale = |d: &mut Option<std::time::Duration>| {
+            if let Some(d) = d {
+                // A factor that makes no duration (NaN, negative) changes nothing.
+                if let Ok(scaled) = std::time::Duration::try_from_secs_f64(d.as_secs_f64() * factor)
+                {
+                    *d = scaled;
+                }
+            }
+        };
+        for quota in &mut self.quotas {
+            scale(&mut quota.window);
+            scale(&mut quota.per);
+        }
+        self
+    }
+
     /// The quota bands, checked.
     ///
     /// # Errors

@@ -194,6 +194,19 @@ impl Quota {
         nanos.div_ceil(count).max(1)
     }
 
+    /// How long a band that was just spent takes to look untouched again:
+    /// the window, or the time a rate takes to refill its whole burst.
+    /// After that long without calls, forgetting the band's state loses
+    /// nothing.
+    pub fn refill_time(&self) -> Duration {
+        match self.kind {
+            QuotaKind::Window { window, .. } => window,
+            QuotaKind::Rate { burst, .. } => {
+                Duration::from_nanos(self.emission_interval_nanos().saturating_mul(burst))
+            }
+        }
+    }
+
     /// The sustained rate in calls per second.
     pub fn per_second_rate(&self) -> f64 {
         1e9 / self.emission_interval_nanos() as f64

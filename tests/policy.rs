@@ -1,0 +1,234 @@
+//! `Policy`: files, validation, presets.
+#![cfg(feature = "serde")]
+
+use std::time::Duration;
+
+use tower_pacer::Pacer;
+use tower_pacer::policy::{BatchSpec, BudgetSpec, JitterSpec, Policy, QuotaSpec};
+use tower_pacer::presets::{self, Ga4Property, HubSpotTier, ShopifyPlan, SlackTier, StripeMode};
+
+const TOML: &str = r#"
+name = "hubspot"
+concurrency = 10
+max_wait = "60s"
+quotas = [
+    { limit = 100, window = "10s" },
+    { limit = 250000, window = "1d" },
+    { rate = 2, per = "1s", burst = 40 },
+]
+headroom = { fraction = 0.98, margin = "20ms" }
+
+[retry]
+max_attempts = 5
+base = "200ms"
+cap = "30s"
+jitter = "decorrelated"
+deadline = "5m"
+max_retry_after = "2m"
+budget = { ttl = "10s", min_per_sec = 10, ratio = 0.2 }
+seed = 7
+
+[classify]
+rate_limited_min_wait = "1m"
+
+[batch]
+max_items = 100
+max_latency = "50ms"
+"#;
+
+fn hubspot_from_toml() -> Policy {
+    toml::from_str(TOML).expect("valid TOML policy")
+}
+
+#[test]
+fn a_toml_policy_reads_as_written() {
+    let policy = hubspot_from_toml();
+    policy.validate().unwrap();
+    assert_eq!(policy.name, "hubspot");
+    assert_eq!(policy.concurrency, Some(10));
+    assert_eq!(policy.max_wait, Some(Duration::from_secs(60)));
+    assert_eq!(
+        policy.quotas,
+        vec![
+            QuotaSpec::window(100, Duration::from_secs(10)),
+            QuotaSpec::window(250_000, Duration::from_secs(86_400)),
+            QuotaSpec::rate(2, Duration::from_secs(1), 40),
+        ]
+    );
+    assert_eq!(policy.headroom.fraction, 0.98);
+    assert_eq!(policy.headroom.margin, Duration::from_millis(20));
+    assert_eq!(policy.retry.max_attempts, 5);
+    assert_eq!(policy.retry.jitter, JitterSpec::Decorrelated);
+    assert_eq!(policy.retry.deadline, Some(Duration::from_secs(300)));
+    assert_eq!(policy.retry.budget, Some(BudgetSpec::default()));
+    assert_eq!(
+        policy.classify.rate_limited_min_wait,
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(
+        policy.batch,
+        Some(BatchSpec::new(100, Duration::from_millis(50)))
+    );
+}
+
+#[test]
+fn policies_round_trip_through_toml_and_json() {
+    for policy in [
+        hubspot_from_toml(),
+        Policy::default(),
+        presets::hubspot(HubSpotTier::Enterprise),
+        presets::github(),
+        presets::shopify(ShopifyPlan::Plus),
+    ] {
+        let text = toml::to_string(&policy).expect("serializes to TOML");
+        let back: Policy = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back, policy, "TOML:\n{text}");
+        let json = serde_json::to_string(&policy).expect("serializes to JSON");
+        let back: Policy = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back, policy, "JSON: {json}");
+    }
+}
+
+#[test]
+fn unknown_fields_and_bad_durations_are_refused_when_read() {
+    let typo = toml::from_str::<Policy>("concurency = 10")
+        .unwrap_err()
+        .to_string();
+    assert!(typo.contains("concurency"), "{typo}");
+    let bad = toml::from_str::<Policy>("max_wait = \"ten seconds\"")
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("ten seconds"), "{bad}");
+    let negative = serde_json::from_str::<Policy>(r#"{"max_wait": -5}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(negative.contains("negative"), "{negative}");
+    let seconds: Policy = serde_json::from_str(r#"{"max_wait": 1.5}"#).unwrap();
+    assert_eq!(seconds.max_wait, Some(Duration::from_millis(1500)));
+}
+
+#[test]
+fn every_invalid_field_is_named() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut Policy)>)> = vec![
+        ("name", Box::new(|p| p.name = " ".into())),
+        (
+            "quotas[0].limit",
+            Box::new(|p| p.quotas = vec![QuotaSpec::window(0, Duration::from_secs(1))]),
+        ),
+        (
+            "quotas[3].window",
+            Box::new(|p| p.quotas.push(QuotaSpec::window(5, Duration::ZERO))),
+        ),
+        ("quotas[0].window", Box::new(|p| p.quotas[0].window = None)),
+        ("quotas[0].limit", Box::new(|p| p.quotas[0].limit = None)),
+        ("quotas[0].burst", Box::new(|p| p.quotas[0].burst = Some(3))),
+        ("quotas[0]", Box::new(|p| p.quotas[0].rate = Some(3))),
+        ("quotas[0]", Box::new(|p| p.quotas[0] = Default::default())),
+        ("quotas[2].count", Box::new(|p| p.quotas[2].rate = Some(0))),
+        (
+            "quotas[2].period",
+            Box::new(|p| p.quotas[2].per = Some(Duration::ZERO)),
+        ),
+        ("quotas[2].burst", Box::new(|p| p.quotas[2].burst = Some(0))),
+        ("quotas[2].per", Box::new(|p| p.quotas[2].per = None)),
+        ("quotas[2].rate", Box::new(|p| p.quotas[2].rate = None)),
+        ("concurrency", Box::new(|p| p.concurrency = Some(0))),
+        (
+            "headroom.fraction",
+            Box::new(|p| p.headroom.fraction = f64::NAN),
+        ),
+        ("headroom.fraction", Box::new(|p| p.headroom.fraction = 1.5)),
+        ("retry.max_attempts", Box::new(|p| p.retry.max_attempts = 0)),
+        (
+            "retry.backoff.base",
+            Box::new(|p| p.retry.base = Duration::ZERO),
+        ),
+        (
+            "retry.backoff.cap",
+            Box::new(|p| p.retry.cap = Duration::from_millis(1)),
+        ),
+        (
+            "retry.deadline",
+            Box::new(|p| p.retry.deadline = Some(Duration::ZERO)),
+        ),
+        (
+            "retry.budget.ttl",
+            Box::new(|p| p.retry.budget.as_mut().unwrap().ttl = Duration::ZERO),
+        ),
+        (
+            "retry.budget.ratio",
+            Box::new(|p| p.retry.budget.as_mut().unwrap().ratio = -1.0),
+        ),
+        (
+            "batch.max_items",
+            Box::new(|p| p.batch.as_mut().unwrap().max_items = 0),
+        ),
+        (
+            "batch.max_latency",
+            Box::new(|p| p.batch.as_mut().unwrap().max_latency = Duration::ZERO),
+        ),
+    ];
+    for (field, break_it) in cases {
+        let mut policy = hubspot_from_toml();
+        break_it(&mut policy);
+        let err = policy.validate().expect_err(field);
+        assert_eq!(err.field(), field, "{err}");
+        assert_eq!(Pacer::new(policy).unwrap_err().field(), field);
+    }
+}
+
+#[test]
+fn every_preset_is_valid_and_says_what_it_is() {
+    let all = [
+        presets::hubspot(HubSpotTier::Starter),
+        presets::hubspot(HubSpotTier::Professional),
+        presets::hubspot(HubSpotTier::Enterprise),
+        presets::hubspot(HubSpotTier::ApiLimitIncrease),
+        presets::salesforce(1_000_000),
+        presets::mailchimp(),
+        presets::ga4(Ga4Property::Standard),
+        presets::ga4(Ga4Property::Analytics360),
+        presets::github(),
+        presets::stripe(StripeMode::Live),
+        presets::stripe(StripeMode::Sandbox),
+        presets::slack(SlackTier::Tier1),
+        presets::slack(SlackTier::Tier4),
+        presets::shopify(ShopifyPlan::Standard),
+        presets::shopify(ShopifyPlan::Plus),
+    ];
+    for policy in all {
+        policy
+            .validate()
+            .unwrap_or_else(|e| panic!("{}: {e}", policy.name));
+        Pacer::new(policy).unwrap();
+    }
+    let hubspot = presets::hubspot(HubSpotTier::Professional);
+    assert_eq!(
+        hubspot.quotas[0],
+        QuotaSpec::window(190, Duration::from_secs(10))
+    );
+    assert_eq!(
+        hubspot.quotas[1],
+        QuotaSpec::window(625_000, Duration::from_secs(86_400))
+    );
+    assert_eq!(presets::mailchimp().concurrency, Some(10));
+    assert_eq!(presets::salesforce(5_000).concurrency, Some(25));
+    assert_eq!(
+        presets::github().classify.rate_limited_min_wait,
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(
+        presets::shopify(ShopifyPlan::Standard).quotas[0],
+        QuotaSpec::rate(2, Duration::from_secs(1), 40)
+    );
+}
+
+#[test]
+fn time_scaling_shrinks_windows_only() {
+    let policy = presets::hubspot(HubSpotTier::Starter).time_scaled(0.01);
+    assert_eq!(policy.quotas[0].window, Some(Duration::from_millis(100)));
+    assert_eq!(policy.quotas[1].window, Some(Duration::from_secs(864)));
+    assert_eq!(policy.max_wait, Some(Duration::from_secs(60)));
+    let unchanged = presets::hubspot(HubSpotTier::Starter).time_scaled(f64::NAN);
+    assert_eq!(unchanged, presets::hubspot(HubSpotTier::Starter));
+}
