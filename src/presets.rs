@@ -26,7 +26,7 @@
 //!   window quotas, which never let more than the limit into any window,
 //!   plus a few milliseconds of `headroom.margin`, because the server counts
 //!   arrivals, not sends. Use its batch endpoints: a batch of 100 records
-//!   costs one call ([`crate::batch`], the batch layer above the pacer).
+//!   costs one call (the `batch` module's layer, above the pacer).
 //! - **A concurrency limit** (Mailchimp: 10 connections per key; GA4: 10
 //!   concurrent requests): `concurrency`, which caps calls in flight for
 //!   every clone; add a rate quota only if the API also documents one.
@@ -262,7 +262,7 @@ pub enum SlackTier {
 ///   second per channel. Source: docs.slack.dev, "Rate limits" (2026-11).
 /// - Over the limit: 429 with `Retry-After` in seconds, honoured.
 /// - Build one pacer per method (or per tier) with
-/// [`Destinations`](crate::destinations) keyed on the method.
+///   [`Destinations`](crate::destinations) keyed on the method.
 pub fn slack(tier: SlackTier) -> Policy {
     let per_minute = match tier {
         SlackTier::Tier1 => 1,

@@ -109,7 +109,8 @@ fn unknown_fields_and_bad_durations_are_refused_when_read() {
 
 #[test]
 fn every_invalid_field_is_named() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Policy)>)> = vec![
+    type Breaker = Box<dyn Fn(&mut Policy)>;
+    let cases: Vec<(&str, Breaker)> = vec![
         ("name", Box::new(|p| p.name = " ".into())),
         (
             "quotas[0].limit",

@@ -37,7 +37,7 @@ pub struct Policy {
     pub retry: RetrySpec,
     /// How responses are classified.
     pub classify: ClassifySpec,
-    /// Batching, for APIs with batch endpoints (see [`crate::batch`]).
+    /// Batching, for APIs with batch endpoints (see the `batch` module).
     pub batch: Option<BatchSpec>,
 }
 
@@ -256,7 +256,7 @@ impl Default for ClassifySpec {
     }
 }
 
-/// Batching for APIs with batch endpoints; see [`crate::batch`].
+/// Batching for APIs with batch endpoints; see the `batch` module.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
