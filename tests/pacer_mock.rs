@@ -1,0 +1,115 @@
+//! The full `Pacer` stack against `pacer-mock` presets over loopback (real
+//! time, time-scaled windows).
+#![cfg(feature = "mock")]
+
+mod support;
+
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_pacer::Pacer;
+use tower_pacer::mock::{MockConfig, Preset};
+use tower_pacer::presets::{self, HubSpotTier};
+
+/// Sends `calls` GETs through `client` from `workers` tasks; returns the
+/// statuses seen.
+async fn drive<S>(client: S, url: String, calls: usize, workers: usize) -> Vec<StatusCode>
+where
+    S: Service<
+            http::Request<http_body_util::Full<bytes::Bytes>>,
+            Response = http::Response<hyper::body::Incoming>,
+        > + Clone
+        + Send
+        + 'static,
+    S::Error: std::fmt::Debug,
+    S::Future: Send,
+{
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (mut client, url, next) = (client.clone(), url.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < calls {
+                    let request = support::request(Method::GET, &url, Some("portal-1"), "");
+                    let response = client.ready().await.unwrap().call(request).await.unwrap();
+                    seen.push(response.status());
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.extend(task.await.unwrap());
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubspot_preset_syncs_without_a_single_429() {
+    const SCALE: f64 = 0.05; // 100 per 10 s becomes 100 per 500 ms
+    let server = support::spawn(MockConfig::preset(Preset::Hubspot).with_time_scale(SCALE)).await;
+    let pacer = Pacer::new(presets::hubspot(HubSpotTier::Starter).time_scaled(SCALE)).unwrap();
+    let client = ServiceBuilder::new()
+        .layer(pacer.layer())
+        .service(support::client());
+    let start = std::time::Instant::now();
+    let statuses = drive(
+        client,
+        format!("{}/crm/v3/objects/contacts", server.url()),
+        350,
+        16,
+    )
+    .await;
+    let wall = start.elapsed();
+    assert_eq!(statuses.len(), 350);
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let stats = server.stats();
+    assert_eq!(stats.rejected, 0, "{stats:?}");
+    assert!(stats.windows[0].max_seen <= 100);
+    let ours = pacer.stats();
+    assert_eq!(
+        (ours.requests, ours.attempts, ours.rate_limited),
+        (350, 350, 0)
+    );
+    // 350 calls need 4 windows: 100 at once, then 100 per 500 ms.
+    assert!(
+        wall >= Duration::from_millis(1_500),
+        "too fast to be paced: {wall:?}"
+    );
+    assert!(
+        wall < Duration::from_millis(1_500 + 300),
+        "pacing wasted time: {wall:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailchimp_preset_never_has_more_than_ten_in_flight() {
+    let server = support::spawn(
+        MockConfig::preset(Preset::Mailchimp)
+            .with_latency(Duration::from_millis(20), Duration::from_millis(10)),
+    )
+    .await;
+    let pacer = Pacer::new(presets::mailchimp()).unwrap();
+    let client = ServiceBuilder::new()
+        .layer(pacer.layer())
+        .service(support::client());
+    let statuses = drive(client, format!("{}/3.0/lists", server.url()), 300, 40).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let stats = server.stats();
+    assert_eq!(stats.rejected, 0, "{stats:?}");
+    assert!(
+        stats.max_in_flight <= 10,
+        "server saw {} in flight",
+        stats.max_in_flight
+    );
+    assert_eq!(stats.max_in_flight, 10, "and the cap was used to the full");
+}
