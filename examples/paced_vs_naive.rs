@@ -79,28 +79,66 @@ struct Run {
     wall: Duration,
 }
 
+/// What the workers of one run share: the next call to make, and counts.
+#[derive(Default)]
+struct Tally {
+    next: AtomicU64,
+    sent: AtomicU64,
+    rejected: AtomicU64,
+}
+
+impl Tally {
+    /// True while calls remain; takes one.
+    fn take(&self, calls: u64) -> bool {
+        self.next.fetch_add(1, Ordering::Relaxed) < calls
+    }
+
+    fn sent(&self, status: StatusCode) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs `WORKERS` copies of `worker` until `calls` calls are done.
+async fn run<F, Fut>(name: &'static str, calls: u64, worker: F) -> Result<Run, BoxError>
+where
+    F: Fn(Arc<Tally>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    let tally = Arc::new(Tally::default());
+    let start = Instant::now();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| tokio::spawn(worker(tally.clone())))
+        .collect();
+    for worker in workers {
+        worker.await??;
+    }
+    Ok(Run {
+        name,
+        calls,
+        sent: tally.sent.load(Ordering::Relaxed),
+        rejected: tally.rejected.load(Ordering::Relaxed),
+        wall: start.elapsed(),
+    })
+}
+
 /// The article's anti-pattern, without the recursion: on 429, sleep for
 /// Retry-After and send again. Every worker that was refused wakes up at the
 /// same moment as the others.
 async fn naive(url: &str, calls: u64) -> Result<Run, BoxError> {
-    let next = Arc::new(AtomicU64::new(0));
-    let (sent, rejected) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..WORKERS {
-        let (next, sent, rejected, url) =
-            (next.clone(), sent.clone(), rejected.clone(), url.to_owned());
-        workers.push(tokio::spawn(async move {
-            let client = client();
-            while next.fetch_add(1, Ordering::Relaxed) < calls {
+    run("naive (retry on 429)", calls, |tally| {
+        let (client, url) = (client(), url.to_owned());
+        async move {
+            while tally.take(calls) {
                 loop {
-                    sent.fetch_add(1, Ordering::Relaxed);
                     let response = client.request(request(&url, "naive")).await?;
+                    tally.sent(response.status());
                     if response.status() != StatusCode::TOO_MANY_REQUESTS {
                         response.into_body().collect().await?;
                         break;
                     }
-                    rejected.fetch_add(1, Ordering::Relaxed);
                     let wait = response
                         .headers()
                         .get("retry-after")
@@ -110,19 +148,10 @@ async fn naive(url: &str, calls: u64) -> Result<Run, BoxError> {
                     tokio::time::sleep(Duration::from_secs_f64(wait.clamp(0.0, 60.0))).await;
                 }
             }
-            Ok::<_, BoxError>(())
-        }));
-    }
-    for worker in workers {
-        worker.await??;
-    }
-    Ok(Run {
-        name: "naive (retry on 429)",
-        calls,
-        sent: sent.load(Ordering::Relaxed),
-        rejected: rejected.load(Ordering::Relaxed),
-        wall: start.elapsed(),
+            Ok(())
+        }
     })
+    .await
 }
 
 /// The same work through tower-pacer: every call waits for its slot on one
@@ -137,36 +166,18 @@ async fn paced(url: &str, calls: u64, window: Duration) -> Result<Run, BoxError>
         .layer(ConcurrencyLimitLayer::with_limit(WORKERS as usize)?)
         .layer(RateLimitLayer::new(limiter))
         .service(client());
-    let next = Arc::new(AtomicU64::new(0));
-    let (sent, rejected) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..WORKERS {
-        let (next, sent, rejected, url) =
-            (next.clone(), sent.clone(), rejected.clone(), url.to_owned());
-        let mut service = service.clone();
-        workers.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < calls {
-                sent.fetch_add(1, Ordering::Relaxed);
+    run("tower-pacer (paced)", calls, |tally| {
+        let (mut service, url) = (service.clone(), url.to_owned());
+        async move {
+            while tally.take(calls) {
                 let response = service.ready().await?.call(request(&url, "paced")).await?;
-                if response.status() == StatusCode::TOO_MANY_REQUESTS {
-                    rejected.fetch_add(1, Ordering::Relaxed);
-                }
+                tally.sent(response.status());
                 response.into_body().collect().await?;
             }
-            Ok::<_, BoxError>(())
-        }));
-    }
-    for worker in workers {
-        worker.await??;
-    }
-    Ok(Run {
-        name: "tower-pacer (paced)",
-        calls,
-        sent: sent.load(Ordering::Relaxed),
-        rejected: rejected.load(Ordering::Relaxed),
-        wall: start.elapsed(),
+            Ok(())
+        }
     })
+    .await
 }
 
 #[tokio::main]

@@ -37,6 +37,7 @@
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 mod error;
+mod macros;
 pub use error::{ConfigError, ParseError};
 pub use pacer::Pacer;
 

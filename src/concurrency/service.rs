@@ -40,6 +40,8 @@ pub struct ConcurrencyLimit<S, R = OnResponse> {
 /// ends; see [`ConcurrencyLimitLayer::until_body_end`](super::ConcurrencyLimitLayer::until_body_end).
 pub type BodyConcurrencyLimit<S> = ConcurrencyLimit<S, OnBodyEnd>;
 
+crate::macros::inner_access!(ConcurrencyLimit<S, R>);
+
 impl<S, R> ConcurrencyLimit<S, R> {
     /// Cap `inner` with `limiter`.
     pub fn new(inner: S, limiter: ConcurrencyLimiter) -> Self {
@@ -53,21 +55,6 @@ impl<S, R> ConcurrencyLimit<S, R> {
     /// The shared cap.
     pub fn limiter(&self) -> &ConcurrencyLimiter {
         self.slot.limiter()
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, consuming the wrapper.
-    pub fn into_inner(self) -> S {
-        self.inner
     }
 
     fn poll_permit_then_inner<Request>(

@@ -32,6 +32,8 @@ pub struct RateLimit<S, C = UnitCost> {
     cost: C,
 }
 
+crate::macros::inner_access!(RateLimit<S, C>);
+
 impl<S> RateLimit<S> {
     /// Each request costs one unit of `limiter`.
     pub fn new(inner: S, limiter: Limiter) -> Self {
@@ -52,21 +54,6 @@ impl<S, C> RateLimit<S, C> {
     /// The shared limiter.
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, consuming the wrapper.
-    pub fn into_inner(self) -> S {
-        self.inner
     }
 }
 

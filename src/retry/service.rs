@@ -29,24 +29,11 @@ pub struct Retry<S, C, R> {
     shared: Arc<Shared<C, R>>,
 }
 
+crate::macros::inner_access!(Retry<S, C, R>);
+
 impl<S, C, R> Retry<S, C, R> {
     pub(crate) fn from_shared(inner: S, shared: Arc<Shared<C, R>>) -> Self {
         Self { inner, shared }
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, consuming the wrapper.
-    pub fn into_inner(self) -> S {
-        self.inner
     }
 }
 

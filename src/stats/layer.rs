@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -8,157 +9,140 @@ use tower_service::Service;
 
 use super::Stats;
 
-/// Counts requests and their final outcome; see [`RecordRequests`].
-#[derive(Debug, Clone)]
-pub struct RecordRequestsLayer {
-    stats: Stats,
+/// What a [`Record`] layer counts.
+pub trait Level: sealed::Sealed {
+    #[doc(hidden)]
+    fn started(stats: &Stats);
+    #[doc(hidden)]
+    fn ended(stats: &Stats, status: Option<http::StatusCode>);
 }
 
-impl RecordRequestsLayer {
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Requests {}
+    impl Sealed for super::Attempts {}
+}
+
+/// Count requests, once each, and their final outcome (top of a stack).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Requests;
+
+/// Count every attempt that reaches the inner service, and 429s, 5xx and
+/// transport errors among their answers (bottom of a stack).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attempts;
+
+impl Level for Requests {
+    fn started(stats: &Stats) {
+        stats.request();
+    }
+
+    fn ended(stats: &Stats, status: Option<http::StatusCode>) {
+        // A request ended well with a 1xx–3xx response; errors, 4xx and 5xx
+        // count as failures.
+        stats.request_ended(status.is_some_and(|s| !s.is_client_error() && !s.is_server_error()));
+    }
+}
+
+impl Level for Attempts {
+    fn started(stats: &Stats) {
+        stats.attempt();
+    }
+
+    fn ended(stats: &Stats, status: Option<http::StatusCode>) {
+        stats.answer(status);
+    }
+}
+
+/// Counts into a [`Stats`]; see [`Record`].
+#[derive(Debug, Clone)]
+pub struct RecordLayer<L> {
+    stats: Stats,
+    _level: PhantomData<fn() -> L>,
+}
+
+/// Counts requests and their final outcome; place it at the top of a stack.
+pub type RecordRequestsLayer = RecordLayer<Requests>;
+
+/// Counts attempts and how the server answered them; place it at the
+/// bottom of a stack, below retries and the limiter, so it sees what the
+/// server sees.
+pub type RecordAttemptsLayer = RecordLayer<Attempts>;
+
+impl<L> RecordLayer<L> {
     /// Count into `stats`.
     pub fn new(stats: Stats) -> Self {
-        Self { stats }
+        Self {
+            stats,
+            _level: PhantomData,
+        }
     }
 }
 
-impl<S> Layer<S> for RecordRequestsLayer {
-    type Service = RecordRequests<S>;
+impl<S, L> Layer<S> for RecordLayer<L> {
+    type Service = Record<S, L>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RecordRequests {
+        Record {
             inner,
             stats: self.stats.clone(),
+            _level: PhantomData,
         }
     }
 }
 
-/// Counts each request once, and whether it ended well (a 1xx–3xx
-/// response) or not (an error, a 4xx or 5xx response). Place it at the top
-/// of a stack, above retries.
+/// Counts the calls through it into a [`Stats`], at the [`Level`] `L`:
+/// [`Requests`] or [`Attempts`].
 #[derive(Debug, Clone)]
-pub struct RecordRequests<S> {
+pub struct Record<S, L> {
     inner: S,
     stats: Stats,
+    _level: PhantomData<fn() -> L>,
 }
 
-/// Counts every attempt and how it was answered; see [`RecordAttempts`].
-#[derive(Debug, Clone)]
-pub struct RecordAttemptsLayer {
-    stats: Stats,
-}
+crate::macros::inner_access!(Record<S, L>);
 
-impl RecordAttemptsLayer {
-    /// Count into `stats`.
-    pub fn new(stats: Stats) -> Self {
-        Self { stats }
-    }
-}
+/// Counts requests and their final outcome; see [`Requests`].
+pub type RecordRequests<S> = Record<S, Requests>;
 
-impl<S> Layer<S> for RecordAttemptsLayer {
-    type Service = RecordAttempts<S>;
+/// Counts attempts and their answers; see [`Attempts`].
+pub type RecordAttempts<S> = Record<S, Attempts>;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        RecordAttempts {
-            inner,
-            stats: self.stats.clone(),
-        }
-    }
-}
-
-/// Counts each attempt that reaches the inner service, and 429s, 5xx and
-/// transport errors among their answers. Place it at the bottom of a
-/// stack, below retries and the limiter, so it sees what the server sees.
-#[derive(Debug, Clone)]
-pub struct RecordAttempts<S> {
-    inner: S,
-    stats: Stats,
-}
-
-macro_rules! inner_access {
-    ($name:ident) => {
-        impl<S> $name<S> {
-            /// The inner service.
-            pub fn get_ref(&self) -> &S {
-                &self.inner
-            }
-
-            /// The inner service, mutably.
-            pub fn get_mut(&mut self) -> &mut S {
-                &mut self.inner
-            }
-
-            /// The inner service, consuming the wrapper.
-            pub fn into_inner(self) -> S {
-                self.inner
-            }
-        }
-    };
-}
-inner_access!(RecordRequests);
-inner_access!(RecordAttempts);
-
-impl<S, Request, B> Service<Request> for RecordRequests<S>
+impl<S, L, Request, B> Service<Request> for Record<S, L>
 where
     S: Service<Request, Response = http::Response<B>>,
+    L: Level,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, L>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        self.stats.request();
+        L::started(&self.stats);
         ResponseFuture {
             inner: self.inner.call(request),
             stats: self.stats.clone(),
-            level: Level::Request,
+            _level: PhantomData,
         }
     }
-}
-
-impl<S, Request, B> Service<Request> for RecordAttempts<S>
-where
-    S: Service<Request, Response = http::Response<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        self.stats.attempt();
-        ResponseFuture {
-            inner: self.inner.call(request),
-            stats: self.stats.clone(),
-            level: Level::Attempt,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Level {
-    Request,
-    Attempt,
 }
 
 pin_project! {
-    /// The response future of [`RecordRequests`] and [`RecordAttempts`].
+    /// The response future of [`Record`].
     #[derive(Debug)]
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F, L> {
         #[pin]
         inner: F,
         stats: Stats,
-        level: Level,
+        _level: PhantomData<fn() -> L>,
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, B, E, L: Level> Future for ResponseFuture<F, L>
 where
     F: Future<Output = Result<http::Response<B>, E>>,
 {
@@ -167,15 +151,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        let status = result.as_ref().ok().map(http::Response::status);
-        match this.level {
-            Level::Request => {
-                let succeeded =
-                    status.is_some_and(|s| !s.is_client_error() && !s.is_server_error());
-                this.stats.request_ended(succeeded);
-            }
-            Level::Attempt => this.stats.answer(status),
-        }
+        L::ended(this.stats, result.as_ref().ok().map(http::Response::status));
         Poll::Ready(result)
     }
 }
