@@ -41,6 +41,7 @@ mod macros;
 pub use error::{ConfigError, ParseError};
 pub use pacer::Pacer;
 
+pub mod bulk;
 pub mod classify;
 pub mod concurrency;
 pub mod destinations;
