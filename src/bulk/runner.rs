@@ -185,6 +185,8 @@ where
         let mut next: Option<I> = None;
         let mut intake_open = true;
         let mut service_error: Option<BoxError> = None;
+        #[cfg(feature = "metrics")]
+        let gauges = crate::stats::metrics::BulkHandles::new();
         let mut stopped = pin!(stop.inner.notify.notified());
         stopped.as_mut().enable();
 
@@ -266,6 +268,11 @@ where
             state.in_flight = in_flight.len();
             state.queued = intake.len();
             state.elapsed = start.elapsed();
+            #[cfg(feature = "metrics")]
+            {
+                gauges.queued.set(state.queued as f64);
+                gauges.in_flight.set(state.in_flight as f64);
+            }
             progress.send_replace(state);
         }
 

@@ -90,13 +90,14 @@ impl Pacer {
             None => ConcurrencyLimiter::unlimited(),
         };
         let retry = policy.retry_layer(&limiter)?;
+        let policy_name = policy.name.clone();
         Ok(Pacer {
             shared: Arc::new(Shared {
                 policy,
                 limiter,
                 concurrency,
                 retry,
-                stats: Stats::new(),
+                stats: Stats::named(&policy_name),
             }),
         })
     }

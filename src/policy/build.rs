@@ -89,6 +89,7 @@ impl Policy {
     pub fn limiter(&self) -> Result<Limiter, ConfigError> {
         let quotas = self.quotas()?;
         let mut builder = Limiter::builder()
+            .name(self.name.clone())
             .headroom(self.headroom.fraction)
             .margin(self.headroom.margin);
         if let Some(max_wait) = self.max_wait {

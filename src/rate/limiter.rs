@@ -43,6 +43,7 @@ impl Default for Headroom {
 /// Builds a [`Limiter`]; see [`Limiter::builder`].
 #[derive(Debug, Clone, Default)]
 pub struct LimiterBuilder {
+    name: Option<String>,
     clock: LimiterClock,
     quotas: Vec<Quota>,
     max_wait: Option<Duration>,
@@ -68,6 +69,13 @@ impl LimiterBuilder {
     /// [`Headroom::fraction`]. Checked by [`build`](Self::build).
     pub fn headroom(mut self, fraction: f64) -> Self {
         self.headroom.fraction = fraction;
+        self
+    }
+
+    /// Name the destination this limiter paces (in `Debug` output, and as
+    /// the `destination` label of its metrics with the `metrics` feature).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
 
@@ -181,6 +189,9 @@ pub struct Limiter {
 }
 
 struct Shared {
+    name: Option<String>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::stats::metrics::LimiterHandles>,
     /// Time zero of every nanosecond figure below.
     epoch: Instant,
     clock: Clock,
@@ -337,6 +348,12 @@ impl Limiter {
         let epoch = Instant::now();
         Limiter {
             shared: Arc::new(Shared {
+                #[cfg(feature = "metrics")]
+                metrics: builder
+                    .name
+                    .as_deref()
+                    .map(crate::stats::metrics::LimiterHandles::new),
+                name: builder.name,
                 epoch,
                 clock: Clock::new(builder.clock),
                 max_wait: AtomicU64::new(builder.max_wait.map_or(u64::MAX, nanos)),
@@ -444,15 +461,22 @@ impl Limiter {
         match result {
             Ok(grant) => {
                 if !grant.is_due() {
+                    let wait = grant.slot - grant.now;
                     self.shared.waited.fetch_add(1, Ordering::Relaxed);
-                    self.shared
-                        .wait_nanos
-                        .fetch_add(grant.slot - grant.now, Ordering::Relaxed);
+                    self.shared.wait_nanos.fetch_add(wait, Ordering::Relaxed);
+                    #[cfg(feature = "metrics")]
+                    if let Some(m) = &self.shared.metrics {
+                        m.wait.record(Duration::from_nanos(wait).as_secs_f64());
+                    }
                 }
                 Ok(grant)
             }
             Err(Refusal::TooFar { slot }) => Err({
                 self.shared.refused.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                if let Some(m) = &self.shared.metrics {
+                    m.exhausted.increment(1);
+                }
                 RateError::QuotaExhausted {
                     available_at: self.instant(slot),
                     wait: Duration::from_nanos(slot - now),
@@ -825,6 +849,7 @@ fn refund_bands(state: &mut Bands, undo: &BandsUndo) -> bool {
 impl fmt::Debug for Limiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Limiter")
+            .field("name", &self.shared.name)
             .field("quotas", &self.quotas())
             .field("max_wait", &self.max_wait())
             .field("headroom", &self.shared.headroom)

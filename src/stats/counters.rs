@@ -6,6 +6,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     counters: Arc<Counters>,
+    #[cfg(feature = "metrics")]
+    handles: Option<Arc<super::metrics::Handles>>,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +69,18 @@ impl Stats {
         Self::default()
     }
 
+    /// New counters for the destination `name`; with the `metrics` feature
+    /// they also report through the `metrics` facade, labelled with it.
+    pub fn named(name: &str) -> Self {
+        #[cfg(not(feature = "metrics"))]
+        let _ = name;
+        Self {
+            counters: Arc::default(),
+            #[cfg(feature = "metrics")]
+            handles: Some(Arc::new(super::metrics::Handles::new(name))),
+        }
+    }
+
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
         let c = &self.counters;
@@ -88,21 +102,47 @@ impl Stats {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn request_ended(&self, succeeded: bool) {
+    /// A request ended, well or not, after `attempts` (if known).
+    pub(crate) fn request_ended(&self, succeeded: bool, attempts: Option<u32>) {
         let counter = if succeeded {
             &self.counters.succeeded
         } else {
             &self.counters.failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &self.handles {
+            if succeeded { &m.succeeded } else { &m.failed }.increment(1);
+            if let Some(attempts) = attempts {
+                m.attempts_per_request.record(f64::from(attempts));
+                m.retries.increment(u64::from(attempts.saturating_sub(1)));
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = attempts;
     }
 
     pub(crate) fn attempt(&self) {
         self.counters.attempts.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &self.handles {
+            m.attempts.increment(1);
+            m.in_flight.increment(1.0);
+        }
     }
 
     /// An attempt's answer: its status, or `None` for a transport error.
     pub(crate) fn answer(&self, status: Option<http::StatusCode>) {
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &self.handles {
+            m.in_flight.decrement(1.0);
+            match status {
+                Some(http::StatusCode::TOO_MANY_REQUESTS) => m.rate_limited.increment(1),
+                Some(status) if status.is_server_error() => m.server_errors.increment(1),
+                Some(_) => {}
+                None => m.transport_errors.increment(1),
+            }
+        }
         let counter = match status {
             Some(http::StatusCode::TOO_MANY_REQUESTS) => &self.counters.rate_limited,
             Some(status) if status.is_server_error() => &self.counters.server_errors,

@@ -14,7 +14,7 @@ pub trait Level: sealed::Sealed {
     #[doc(hidden)]
     fn started(stats: &Stats);
     #[doc(hidden)]
-    fn ended(stats: &Stats, status: Option<http::StatusCode>);
+    fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>);
 }
 
 mod sealed {
@@ -37,10 +37,17 @@ impl Level for Requests {
         stats.request();
     }
 
-    fn ended(stats: &Stats, status: Option<http::StatusCode>) {
+    fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
         // A request ended well with a 1xx–3xx response; errors, 4xx and 5xx
         // count as failures.
-        stats.request_ended(status.is_some_and(|s| !s.is_client_error() && !s.is_server_error()));
+        let status = response.map(http::Response::status);
+        let attempts = response
+            .and_then(|r| r.extensions().get::<crate::retry::Attempts>())
+            .map(|a| a.0);
+        stats.request_ended(
+            status.is_some_and(|s| !s.is_client_error() && !s.is_server_error()),
+            attempts,
+        );
     }
 }
 
@@ -49,8 +56,8 @@ impl Level for Attempts {
         stats.attempt();
     }
 
-    fn ended(stats: &Stats, status: Option<http::StatusCode>) {
-        stats.answer(status);
+    fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
+        stats.answer(response.map(http::Response::status));
     }
 }
 
@@ -151,7 +158,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        L::ended(this.stats, result.as_ref().ok().map(http::Response::status));
+        L::ended(this.stats, result.as_ref().ok());
         Poll::Ready(result)
     }
 }

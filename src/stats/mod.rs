@@ -6,7 +6,9 @@
 //! service and how the server answered (429s, 5xx, transport errors), at
 //! the bottom. [`Pacer`](crate::Pacer) places both. The snapshot's
 //! [`rate_limited_ratio`](StatsSnapshot::rate_limited_ratio) is the figure
-//! to alert on: above 5 % of attempts, pacing is not doing its job.
+//! to alert on: above 5 % of attempts, pacing is not doing its job. With
+//! the `metrics` feature the same events go to the `metrics` facade too
+//! (see the `metrics` submodule for the names).
 //!
 //! ```
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
@@ -31,6 +33,9 @@
 
 mod counters;
 mod layer;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 
 pub use counters::{Stats, StatsSnapshot};
 pub use layer::{

@@ -1,0 +1,88 @@
+//! The `metrics` facade (feature `metrics`): the same events as [`Stats`],
+//! as counters, histograms and gauges labelled with the destination.
+//!
+//! Handles are registered once, when the counters are created, so the
+//! recorder (Prometheus exporter, …) must be installed before building
+//! pacers; each event is then one atomic operation on the handle.
+//!
+//! | metric | kind | meaning |
+//! |---|---|---|
+//! | `tower_pacer_requests_total{destination, outcome}` | counter | requests ended, `outcome` = `succeeded` or `failed` |
+//! | `tower_pacer_attempts_total{destination}` | counter | attempts that reached the server |
+//! | `tower_pacer_retries_total{destination}` | counter | attempts beyond the first |
+//! | `tower_pacer_rate_limited_total{destination}` | counter | attempts answered 429 |
+//! | `tower_pacer_server_errors_total{destination}` | counter | attempts answered 5xx |
+//! | `tower_pacer_transport_errors_total{destination}` | counter | attempts without a response |
+//! | `tower_pacer_attempts{destination}` | histogram | attempts per finished request |
+//! | `tower_pacer_wait_seconds{destination}` | histogram | time a call waited for its slot |
+//! | `tower_pacer_quota_exhausted_total{destination}` | counter | calls refused beyond `max_wait` |
+//! | `tower_pacer_in_flight{destination}` | gauge | attempts in flight |
+//! | `tower_pacer_bulk_queued`, `tower_pacer_bulk_in_flight` | gauge | a bulk run's queue and calls in flight |
+//!
+//! [`Stats`]: super::Stats
+
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+
+/// One destination's metric handles.
+#[derive(Debug, Clone)]
+pub(crate) struct Handles {
+    pub(crate) succeeded: Counter,
+    pub(crate) failed: Counter,
+    pub(crate) attempts: Counter,
+    pub(crate) retries: Counter,
+    pub(crate) rate_limited: Counter,
+    pub(crate) server_errors: Counter,
+    pub(crate) transport_errors: Counter,
+    pub(crate) attempts_per_request: Histogram,
+    pub(crate) in_flight: Gauge,
+}
+
+impl Handles {
+    pub(crate) fn new(destination: &str) -> Self {
+        let d = destination.to_owned();
+        Self {
+            succeeded: counter!("tower_pacer_requests_total", "destination" => d.clone(), "outcome" => "succeeded"),
+            failed: counter!("tower_pacer_requests_total", "destination" => d.clone(), "outcome" => "failed"),
+            attempts: counter!("tower_pacer_attempts_total", "destination" => d.clone()),
+            retries: counter!("tower_pacer_retries_total", "destination" => d.clone()),
+            rate_limited: counter!("tower_pacer_rate_limited_total", "destination" => d.clone()),
+            server_errors: counter!("tower_pacer_server_errors_total", "destination" => d.clone()),
+            transport_errors: counter!("tower_pacer_transport_errors_total", "destination" => d.clone()),
+            attempts_per_request: histogram!("tower_pacer_attempts", "destination" => d.clone()),
+            in_flight: gauge!("tower_pacer_in_flight", "destination" => d),
+        }
+    }
+}
+
+/// A limiter's metric handles.
+#[derive(Debug, Clone)]
+pub(crate) struct LimiterHandles {
+    pub(crate) wait: Histogram,
+    pub(crate) exhausted: Counter,
+}
+
+impl LimiterHandles {
+    pub(crate) fn new(destination: &str) -> Self {
+        let d = destination.to_owned();
+        Self {
+            wait: histogram!("tower_pacer_wait_seconds", "destination" => d.clone()),
+            exhausted: counter!("tower_pacer_quota_exhausted_total", "destination" => d),
+        }
+    }
+}
+
+/// A bulk run's gauges.
+#[derive(Debug, Clone)]
+pub(crate) struct BulkHandles {
+    pub(crate) queued: Gauge,
+    pub(crate) in_flight: Gauge,
+}
+
+impl BulkHandles {
+    pub(crate) fn new() -> Self {
+        Self {
+            queued: gauge!("tower_pacer_bulk_queued"),
+            in_flight: gauge!("tower_pacer_bulk_in_flight"),
+        }
+    }
+}
