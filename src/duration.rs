@@ -91,58 +91,6 @@ pub fn format_duration(d: Duration) -> String {
     format!("{ms}ms")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn units() {
-        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
-        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3_600));
-        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
-        assert_eq!(
-            parse_duration("1.5s").unwrap(),
-            Duration::from_millis(1_500)
-        );
-        assert_eq!(parse_duration(" 2s ").unwrap(), Duration::from_secs(2));
-    }
-
-    #[test]
-    fn rejects_bad_input_without_panicking() {
-        for bad in [
-            "", "s", "10", "10x", "-1s", "0s", "1e400s", "1..2s", "ms10", "10 s", "∞s", "nans",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
-        }
-    }
-
-    #[test]
-    fn quotas() {
-        assert_eq!(
-            parse_quota("100/10s").unwrap(),
-            (100, Duration::from_secs(10))
-        );
-        assert_eq!(
-            parse_quota("250000/1d").unwrap(),
-            (250_000, Duration::from_secs(86_400))
-        );
-        for bad in ["100", "/10s", "x/10s", "0/10s", "10/0s", "10/", "-1/1s"] {
-            assert!(parse_quota(bad).is_err(), "{bad:?} should be refused");
-        }
-    }
-
-    #[test]
-    fn format_round_trips() {
-        for s in ["100ms", "10s", "1m", "1h", "1d", "90s", "1500ms"] {
-            let d = parse_duration(s).unwrap();
-            assert_eq!(format_duration(d), s);
-            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
-        }
-    }
-}
-
 /// Like [`parse_duration`], but `0`, `0s`, `0ms`… mean no time at all
 /// (margins and optional waits may be zero).
 pub fn parse_duration_or_zero(input: &str) -> Result<Duration, ParseError> {
@@ -234,6 +182,58 @@ pub mod serde {
             #[derive(Deserialize)]
             struct Wrapped(#[serde(with = "super")] Duration);
             Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|Wrapped(d)| d))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3_600));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(
+            parse_duration("1.5s").unwrap(),
+            Duration::from_millis(1_500)
+        );
+        assert_eq!(parse_duration(" 2s ").unwrap(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn rejects_bad_input_without_panicking() {
+        for bad in [
+            "", "s", "10", "10x", "-1s", "0s", "1e400s", "1..2s", "ms10", "10 s", "∞s", "nans",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn quotas() {
+        assert_eq!(
+            parse_quota("100/10s").unwrap(),
+            (100, Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_quota("250000/1d").unwrap(),
+            (250_000, Duration::from_secs(86_400))
+        );
+        for bad in ["100", "/10s", "x/10s", "0/10s", "10/0s", "10/", "-1/1s"] {
+            assert!(parse_quota(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn format_round_trips() {
+        for s in ["100ms", "10s", "1m", "1h", "1d", "90s", "1500ms"] {
+            let d = parse_duration(s).unwrap();
+            assert_eq!(format_duration(d), s);
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
         }
     }
 }

@@ -39,5 +39,6 @@ pub mod metrics;
 
 pub use counters::{Stats, StatsSnapshot};
 pub use layer::{
-    RecordAttempts, RecordAttemptsLayer, RecordRequests, RecordRequestsLayer, ResponseFuture,
+    Attempts, Level, Record, RecordAttempts, RecordAttemptsLayer, RecordLayer, RecordRequests,
+    RecordRequestsLayer, Requests, ResponseFuture,
 };
