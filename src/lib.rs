@@ -20,6 +20,8 @@
 //! - [`retry`]: `Retry-After`-aware retries with jittered backoff, a shared
 //!   retry budget and idempotency rules, pausing the destination's limiter
 //!   on a 429.
+//! - [`adaptive`]: an adaptive send rate (AIMD, fixed CUBIC, header-driven
+//!   pacing) and an adaptive concurrency cap, tuned by the server's feedback.
 //! - `mock` (feature `mock`): `pacer-mock`, a rate-limited mock API server
 //!   to test clients against real limits without spending real quota.
 //!
@@ -39,6 +41,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 mod error;
 pub use error::ConfigError;
 
+pub mod adaptive;
 pub mod classify;
 pub mod concurrency;
 pub mod headers;
