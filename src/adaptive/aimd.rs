@@ -123,7 +123,10 @@ impl AimdBuilder {
         check_factor("aimd.decrease_factor", self.decrease, 0.0, 1.0)?;
         check_factor("aimd.increase_factor", self.increase, 1.0, f64::MAX)?;
         if self.successes == 0 {
-            return Err(ConfigError::new("aimd.successes_to_increase", "must be ≥ 1"));
+            return Err(ConfigError::new(
+                "aimd.successes_to_increase",
+                "must be ≥ 1",
+            ));
         }
         Ok(Aimd {
             rate: self.initial,

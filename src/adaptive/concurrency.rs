@@ -16,6 +16,11 @@ use crate::concurrency::ConcurrencyLimiter;
 /// The shortest control interval: a fast local server must not make the
 /// controller react to every response.
 const MIN_INTERVAL: Duration = Duration::from_millis(5);
+/// RTT changes within this share of the smoothed RTT are noise: with a
+/// very steady RTT the deviation is about zero, and a millisecond of timer
+/// rounding would otherwise read as congestion (and block every increase).
+/// Vector's earlier `rtt_threshold_ratio` was the same 5 %.
+const RTT_TOLERANCE: f64 = 0.05;
 
 /// Resizes a [`ConcurrencyLimiter`] from round-trip times and back-pressure,
 /// as Vector's adaptive request concurrency (ARC) does; shared by every
@@ -24,11 +29,15 @@ const MIN_INTERVAL: Duration = Duration::from_millis(5);
 /// Once per interval (one smoothed round-trip time):
 /// - **increase by 1** if the cap was reached during the interval (the
 ///   client is not app-limited), no response was back-pressure, and the
-///   interval's mean RTT is at most the smoothed RTT;
+///   interval's mean RTT is at most the smoothed RTT (within 5 %);
 /// - **decrease ×`decrease_ratio`** (0.9) if a response was back-pressure
 ///   (`RateLimited`, or `Transient`: 503, 5xx, timeouts, transport
-///   errors) or the mean RTT exceeds the smoothed RTT by
-///   `rtt_deviation_scale` (2.5) standard deviations.
+///   errors; acted on at once rather than at the interval's end, and once
+///   per epoch: back-pressure on a call started before the last decrease
+///   is ignored) or the mean RTT exceeds the smoothed RTT by
+///   `rtt_deviation_scale` (2.5) standard deviations (and by 5 %: a
+///   very steady RTT has no deviation, and a millisecond of timer
+///   rounding is not congestion).
 ///
 /// The smoothed RTT is an exponentially weighted mean and variance
 /// (α = 0.4) of the intervals' means; only successful responses count.
@@ -57,6 +66,7 @@ struct State {
     reached_limit: bool,
     back_pressure: bool,
     next_update: Option<Instant>,
+    last_decrease: Option<Instant>,
 }
 
 /// The controller's settings (validated by the builder).
@@ -130,10 +140,19 @@ impl ConcurrencyController {
                 state.current.0 += rtt;
                 state.current.1 += 1;
             }
-            Outcome::RateLimited { .. } | Outcome::Transient { .. } => state.back_pressure = true,
+            // A call started before the last decrease belongs to the
+            // congestion already acted on.
+            Outcome::RateLimited { .. } | Outcome::Transient { .. }
+                if state.last_decrease.is_none_or(|at| start >= at) =>
+            {
+                state.back_pressure = true;
+            }
             _ => {}
         }
-        let due = state.next_update.is_none_or(|next| now >= next);
+        // Back-pressure acts at once: a refused call comes back fast, and
+        // waiting for the interval's end lets the callers over the cap be
+        // refused again and again meanwhile.
+        let due = state.back_pressure || state.next_update.is_none_or(|next| now >= next);
         if due {
             self.update(&mut state, now);
         }
@@ -146,14 +165,15 @@ impl ConcurrencyController {
         let past = state.past.mean();
         let limit = state.limit;
         let rtt_ok = match (current, past) {
-            (Some(current), Some(past)) => current <= past,
+            (Some(current), Some(past)) => current <= past * (1.0 + RTT_TOLERANCE),
             // Nothing to compare yet: no latency objection.
             _ => true,
         };
         let rtt_high = match (current, past) {
             (Some(current), Some(past)) => {
-                current >= past + config.rtt_deviation_scale * state.past.deviation()
-                    && current > past
+                let margin =
+                    (config.rtt_deviation_scale * state.past.deviation()).max(RTT_TOLERANCE * past);
+                current > past + margin
             }
             _ => false,
         };
@@ -164,10 +184,17 @@ impl ConcurrencyController {
         } else {
             limit
         };
+        if next < limit {
+            state.last_decrease = Some(now);
+        }
         if next != limit {
             match self.shared.limiter.resize(next) {
                 Ok(()) => {
-                    tracing::debug!(limit = next, back_pressure = state.back_pressure, "adaptive concurrency");
+                    tracing::debug!(
+                        limit = next,
+                        back_pressure = state.back_pressure,
+                        "adaptive concurrency"
+                    );
                     state.limit = next;
                 }
                 Err(error) => tracing::warn!(%error, "adaptive concurrency not applied"),
@@ -176,10 +203,9 @@ impl ConcurrencyController {
         if let Some(current) = current {
             state.past.update(current);
         }
-        let interval = state
-            .past
-            .mean()
-            .map_or(MIN_INTERVAL, |mean| Duration::from_secs_f64(mean).max(MIN_INTERVAL));
+        let interval = state.past.mean().map_or(MIN_INTERVAL, |mean| {
+            Duration::from_secs_f64(mean).max(MIN_INTERVAL)
+        });
         state.next_update = now.checked_add(interval);
         state.current = (0.0, 0);
         state.reached_limit = false;
@@ -255,7 +281,10 @@ impl ConcurrencyControllerBuilder {
             return Err(ConfigError::new("adaptive_concurrency.min", "must be ≥ 1"));
         }
         if config.max < config.min {
-            return Err(ConfigError::new("adaptive_concurrency.max", "must be ≥ min"));
+            return Err(ConfigError::new(
+                "adaptive_concurrency.max",
+                "must be ≥ min",
+            ));
         }
         if !(config.min..=config.max).contains(&config.initial) {
             return Err(ConfigError::new(
@@ -263,8 +292,18 @@ impl ConcurrencyControllerBuilder {
                 "must lie between min and max",
             ));
         }
-        check_factor("adaptive_concurrency.decrease_ratio", config.decrease_ratio, 0.0, 1.0)?;
-        check_factor("adaptive_concurrency.ewma_alpha", config.ewma_alpha, 0.0, 1.0)?;
+        check_factor(
+            "adaptive_concurrency.decrease_ratio",
+            config.decrease_ratio,
+            0.0,
+            1.0,
+        )?;
+        check_factor(
+            "adaptive_concurrency.ewma_alpha",
+            config.ewma_alpha,
+            0.0,
+            1.0,
+        )?;
         check_factor(
             "adaptive_concurrency.rtt_deviation_scale",
             config.rtt_deviation_scale,
@@ -290,6 +329,7 @@ impl ConcurrencyControllerBuilder {
                     reached_limit: false,
                     back_pressure: false,
                     next_update: None,
+                    last_decrease: None,
                 }),
                 config,
             }),

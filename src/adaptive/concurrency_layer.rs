@@ -122,7 +122,8 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = ConcurrencyResponseFuture<crate::concurrency::future::ResponseFuture<S::Future>, C>;
+    type Future =
+        ConcurrencyResponseFuture<crate::concurrency::future::ResponseFuture<S::Future>, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)

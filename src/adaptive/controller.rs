@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::gate::{Gate, Passing};
 use super::header_pacing::{Action, HeaderPacing};
 use super::{AdaptiveStrategy, Rate};
 use crate::ConfigError;
@@ -55,6 +56,7 @@ struct Shared {
     /// sent after it.
     sent: AtomicU64,
     state: Mutex<State>,
+    gate: Arc<Gate>,
 }
 
 struct State {
@@ -134,6 +136,29 @@ impl RateController {
         }
     }
 
+    /// The rate and burst callers are admitted at.
+    fn pace(&self) -> (Rate, f64) {
+        let rate = self.rate();
+        (
+            rate,
+            rate.per_second() * self.shared.burst_window.as_secs_f64(),
+        )
+    }
+
+    /// Admit a caller now if the current rate allows it.
+    pub(crate) fn try_admit(&self) -> bool {
+        self.shared.gate.try_pass(self.pace())
+    }
+
+    /// Wait until the current rate admits a caller.
+    pub(crate) fn admit(&self) -> Passing {
+        let controller = self.clone();
+        Box::pin(async move {
+            let gate = controller.shared.gate.clone();
+            gate.pass(|| controller.pace()).await;
+        })
+    }
+
     /// Stamp an attempt that is about to enter the limiter.
     pub fn on_sent(&self) -> Stamp {
         let at = Instant::now();
@@ -166,9 +191,15 @@ impl RateController {
         }
         if shared.header_pacing {
             if let Some(info) = &verdict.info {
-                let sends_after = shared.sent.load(Ordering::Acquire).saturating_sub(stamp.number);
+                let sends_after = shared
+                    .sent
+                    .load(Ordering::Acquire)
+                    .saturating_sub(stamp.number);
                 if let Action::Pause { until } = state.headers.observe(info, sends_after, now) {
-                    tracing::debug!(?until, "quota headers: nothing left; pausing until the reset");
+                    tracing::debug!(
+                        ?until,
+                        "quota headers: nothing left; pausing until the reset"
+                    );
                     shared.limiter.pause_until(until);
                 }
             }
@@ -197,6 +228,7 @@ impl RateController {
             Ok(()) => {
                 tracing::debug!(rate = %target, "adaptive rate");
                 state.applied = Some(target);
+                self.shared.gate.rate_changed();
             }
             // Only a rate outside the limiter's range gets here (the band
             // was checked at build time): keep the last one.
@@ -286,6 +318,7 @@ impl RateControllerBuilder {
                 header_pacing: self.header_pacing,
                 pause_on_throttle: self.pause_on_throttle,
                 sent: AtomicU64::new(0),
+                gate: Arc::new(Gate::new()),
                 state: Mutex::new(State {
                     strategy: self.strategy,
                     headers: HeaderPacing::default(),

@@ -24,7 +24,12 @@ pin_project! {
 }
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn new(inner: F, stamp: Stamp, controller: RateController, classifier: Arc<C>) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        stamp: Stamp,
+        controller: RateController,
+        classifier: Arc<C>,
+    ) -> Self {
         Self {
             inner,
             report: Some((stamp, controller, classifier)),

@@ -48,6 +48,8 @@ pub(crate) enum Action {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HeaderPacing {
     cap: Option<Cap>,
+    /// The earliest reset any response of the current window implied.
+    reset_at: Option<Instant>,
     /// The sustained pace, from `cap.until` on.
     next: Option<Cap>,
 }
@@ -63,7 +65,12 @@ impl HeaderPacing {
     }
 
     /// Learn from one response's headers.
-    pub(crate) fn observe(&mut self, info: &RateLimitInfo, sends_after: u64, now: Instant) -> Action {
+    pub(crate) fn observe(
+        &mut self,
+        info: &RateLimitInfo,
+        sends_after: u64,
+        now: Instant,
+    ) -> Action {
         let (Some(remaining), Some(reset)) = (info.remaining, info.reset_after) else {
             return Action::Keep;
         };
@@ -74,9 +81,17 @@ impl HeaderPacing {
             }
             _ => None,
         };
-        let Some(until) = now.checked_add(reset) else {
+        let Some(mut until) = now.checked_add(reset) else {
             return Action::Keep;
         };
+        // `t` is whole seconds, typically rounded up: each response only
+        // bounds the reset from above. While that reset is still ahead,
+        // the tightest bound seen so far is the best estimate.
+        if let Some(earlier) = self.reset_at.filter(|at| now < *at && *at < until) {
+            until = earlier;
+        }
+        self.reset_at = Some(until);
+        let reset = until.saturating_duration_since(now);
         self.next = sustained.and_then(|(rate, window)| {
             Some(Cap {
                 rate,

@@ -106,6 +106,7 @@ mod controller;
 mod cubic;
 mod ewma;
 pub mod future;
+mod gate;
 mod header_pacing;
 mod layer;
 mod send_rate;

@@ -2,17 +2,29 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use tower_service::Service;
 
 use super::RateController;
 use super::future::ResponseFuture;
+use super::gate::GateSlot;
 use crate::classify::Classify;
 
 /// Stamps each call, classifies its result and reports both to a
 /// [`RateController`], which retunes its limiter. Built by
 /// [`AdaptiveRateLayer`](super::AdaptiveRateLayer).
+///
+/// # Where the wait happens
+///
+/// In `poll_ready`, callers are admitted at the controller's current rate
+/// (one at a time, first come first served; a clone that is ready holds
+/// its admission) before they go on to reserve a slot on the limiter.
+/// The limiter's slots are fixed once reserved, so without this a caller
+/// arriving while the rate is low would reserve a slot far ahead and keep
+/// it after the rate rises; admitted callers find the limiter's queue
+/// short, and a new rate takes effect at once. The limiter remains the
+/// authority (other bands, pauses, other services sharing it).
 ///
 /// Results pass through unchanged; the layer adds no error of its own.
 /// A call whose response future is dropped before it completes is not
@@ -21,6 +33,7 @@ pub struct AdaptiveRate<S, C> {
     inner: S,
     controller: RateController,
     classifier: Arc<C>,
+    gate: GateSlot,
 }
 
 impl<S, C> AdaptiveRate<S, C> {
@@ -29,6 +42,7 @@ impl<S, C> AdaptiveRate<S, C> {
             inner,
             controller,
             classifier,
+            gate: GateSlot::new(),
         }
     }
 
@@ -59,6 +73,7 @@ impl<S: Clone, C> Clone for AdaptiveRate<S, C> {
             inner: self.inner.clone(),
             controller: self.controller.clone(),
             classifier: Arc::clone(&self.classifier),
+            gate: GateSlot::new(),
         }
     }
 }
@@ -82,10 +97,16 @@ where
     type Future = ResponseFuture<S::Future, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let controller = &self.controller;
+        if !self.gate.is_passed() && controller.try_admit() {
+            self.gate.set_passed();
+        }
+        ready!(self.gate.poll_pass(cx, || controller.admit()));
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        self.gate.take();
         let stamp = self.controller.on_sent();
         ResponseFuture::new(
             self.inner.call(request),
