@@ -94,7 +94,12 @@ impl Gate {
             let Some(wait) = bucket.take(now, pace()) else {
                 return;
             };
-            let sleep = std::pin::pin!(sleep_until(now + wait));
+            // At most an hour ahead, so this cannot fail; if it did,
+            // letting the caller on to the limiter is the safe side.
+            let Some(deadline) = now.checked_add(wait) else {
+                return;
+            };
+            let sleep = std::pin::pin!(sleep_until(deadline));
             match select(sleep, changed).await {
                 Either::Left(_) | Either::Right(_) => {}
             }

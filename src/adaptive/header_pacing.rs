@@ -7,6 +7,10 @@ use tokio::time::Instant;
 
 use crate::headers::RateLimitInfo;
 
+/// How far apart two responses' reset bounds may be and still describe
+/// the same window: whole-second rounding, plus latency jitter.
+const SAME_WINDOW_SLACK: Duration = Duration::from_secs(2);
+
 /// What the latest response's quota headers allow, while they hold.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Cap {
@@ -48,8 +52,9 @@ pub(crate) enum Action {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HeaderPacing {
     cap: Option<Cap>,
-    /// The earliest reset any response of the current window implied.
-    reset_at: Option<Instant>,
+    /// The earliest reset any response of the current window implied,
+    /// and the `remaining` of the latest response.
+    reset_at: Option<(Instant, u64)>,
     /// The sustained pace, from `cap.until` on.
     next: Option<Cap>,
 }
@@ -85,12 +90,21 @@ impl HeaderPacing {
             return Action::Keep;
         };
         // `t` is whole seconds, typically rounded up: each response only
-        // bounds the reset from above. While that reset is still ahead,
-        // the tightest bound seen so far is the best estimate.
-        if let Some(earlier) = self.reset_at.filter(|at| now < *at && *at < until) {
+        // bounds the reset from above. Within one window, the tightest
+        // bound seen so far is the best estimate. A response belongs to
+        // the same window if that reset is still ahead, its `remaining`
+        // has not gone up (a new window refills it) and its own bound is
+        // within the rounding (a second, plus latency) of the earlier one.
+        let same_window = |(at, last): &(Instant, u64)| {
+            now < *at
+                && *at < until
+                && remaining <= *last
+                && until.saturating_duration_since(*at) <= SAME_WINDOW_SLACK
+        };
+        if let Some((earlier, _)) = self.reset_at.filter(same_window) {
             until = earlier;
         }
-        self.reset_at = Some(until);
+        self.reset_at = Some((until, remaining));
         let reset = until.saturating_duration_since(now);
         self.next = sustained.and_then(|(rate, window)| {
             Some(Cap {

@@ -37,6 +37,12 @@
 //!        └ inner service
 //! ```
 //!
+//! The layer admits callers at the controller's current rate before they
+//! reserve a slot (an *admission gate*, in `poll_ready`): the limiter's
+//! slots are fixed once reserved, so callers that reserved while the rate
+//! was low would otherwise keep far-away slots after it rises (with 64
+//! callers at 0.5/s, two minutes' worth). The limiter stays the authority.
+//!
 //! *Above* the rate-limit layer, so an attempt is stamped when it asks for
 //! its slot. That is what makes "one decrease per epoch" exact: after a
 //! decrease, callers already queued keep the slots they were given at the
