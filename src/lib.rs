@@ -20,10 +20,35 @@
 //! - [`retry`]: `Retry-After`-aware retries with jittered backoff, a shared
 //!   retry budget and idempotency rules, pausing the destination's limiter
 //!   on a 429.
+//! - [`adaptive`]: an adaptive send rate (AIMD, fixed CUBIC, header-driven
+//!   pacing) and an adaptive concurrency cap, tuned by the server's feedback.
+//! - [`policy`] and [`presets`]: one destination's rules in one value (from
+//!   code, or TOML/JSON with the `serde` feature), and ready policies for
+//!   HubSpot, Salesforce, Mailchimp, GA4, GitHub, Stripe, Slack, Shopify.
+//! - [`Pacer`]: the whole stack for one destination, in the right order,
+//!   over shared state; [`destinations`] routes each request to its own.
+//! - [`stats`]: counters and the 429 ratio (and the `metrics` facade with the
+//!   `metrics` feature); [`bulk`]: a queue of records through a stack, with
+//!   progress, a graceful stop and a report.
 //! - `mock` (feature `mock`): `pacer-mock`, a rate-limited mock API server
 //!   to test clients against real limits without spending real quota.
 //!
-//! The README's quick start shows the layers together with `ServiceBuilder`.
+//! ```
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_pacer::Pacer;
+//! use tower_pacer::presets::{self, HubSpotTier};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_pacer::BoxError> {
+//! let pacer = Pacer::new(presets::hubspot(HubSpotTier::Starter))?;
+//! let api = service_fn(|_: http::Request<String>| async {
+//!     Ok::<_, tower_pacer::BoxError>(http::Response::new(String::from("{}")))
+//! });
+//! let client = ServiceBuilder::new().layer(pacer.layer()).service(api);
+//! client.oneshot(http::Request::new(String::new())).await?;
+//! assert_eq!(pacer.stats().succeeded, 1);
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -41,6 +66,7 @@ mod macros;
 pub use error::{ConfigError, ParseError};
 pub use pacer::Pacer;
 
+pub mod adaptive;
 pub mod bulk;
 pub mod classify;
 pub mod concurrency;
