@@ -179,6 +179,60 @@ fn every_invalid_field_is_named() {
 }
 
 #[test]
+fn adaptive_sections_read_and_validate() {
+    let policy: Policy = toml::from_str(
+        r#"
+        name = "undocumented"
+        [adaptive_rate]
+        strategy = "aimd"
+        initial_rate = 20.0
+        max_rate = 500.0
+        [adaptive_concurrency]
+        initial = 4
+        max = 64
+        "#,
+    )
+    .unwrap();
+    policy.validate().unwrap();
+    let pacer = Pacer::new(policy.clone()).unwrap();
+    assert_eq!(
+        pacer.rate_controller().map(|c| c.rate().per_second()),
+        Some(20.0)
+    );
+    assert_eq!(pacer.stats().adaptive_concurrency, Some(4));
+    // The adaptive band comes after the (zero) quotas.
+    assert_eq!(pacer.limiter().quotas().len(), 1);
+
+    let mut no_start = policy.clone();
+    no_start.adaptive_rate.as_mut().unwrap().initial_rate = None;
+    assert_eq!(
+        no_start.validate().unwrap_err().field(),
+        "adaptive_rate.initial_rate"
+    );
+    let mut bad_max = policy.clone();
+    bad_max.adaptive_rate.as_mut().unwrap().max_rate = Some(-1.0);
+    assert!(
+        bad_max
+            .validate()
+            .unwrap_err()
+            .field()
+            .starts_with("adaptive_rate.")
+    );
+    let mut both = policy.clone();
+    both.concurrency = Some(10);
+    assert_eq!(both.validate().unwrap_err().field(), "adaptive_concurrency");
+    let mut small = policy;
+    small.adaptive_concurrency.as_mut().unwrap().max = 0;
+    assert!(
+        small
+            .validate()
+            .unwrap_err()
+            .field()
+            .starts_with("adaptive_concurrency.")
+    );
+}
+
+#[test]
 fn every_preset_is_valid_and_says_what_it_is() {
     let all = [
         presets::hubspot(HubSpotTier::Starter),

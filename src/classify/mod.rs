@@ -56,6 +56,7 @@ use crate::BoxError;
 #[cfg(doc)]
 use crate::headers::RateLimitInfo;
 
+mod any_error;
 mod error;
 mod grpc;
 mod http_rules;
@@ -63,6 +64,7 @@ mod min_wait;
 mod outcome;
 mod rules;
 
+pub use any_error::AnyError;
 pub use error::{NotSentFn, is_not_sent};
 pub use grpc::GrpcClassifier;
 pub use http_rules::HttpClassifier;

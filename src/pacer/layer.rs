@@ -1,15 +1,30 @@
+use tower::util::Either;
 use tower_layer::Layer;
 
 use super::Pacer;
+use crate::adaptive::{
+    AdaptiveConcurrency, AdaptiveConcurrencyLayer, AdaptiveRate, AdaptiveRateLayer,
+};
+use crate::classify::{AnyError, HttpClassifier};
 use crate::concurrency::{ConcurrencyLimit, ConcurrencyLimitLayer};
 use crate::policy::PolicyClassifier;
 use crate::rate::{RateLimit, RateLimitLayer};
 use crate::retry::{HttpReplay, Retry};
 use crate::stats::{RecordAttempts, RecordAttemptsLayer, RecordRequests, RecordRequestsLayer};
 
-/// The service [`PacerLayer`] builds around `S`.
+/// The service [`PacerLayer`] builds around `S`; the `Either`s are the
+/// adaptive controllers, present when the policy asks for them.
 pub type PacerService<S> = RecordRequests<
-    Retry<ConcurrencyLimit<RateLimit<RecordAttempts<S>>>, PolicyClassifier, HttpReplay>,
+    Retry<
+        ConcurrencyLimit<Either<AdaptiveRate<Paced<S>, PolicyClassifier>, Paced<S>>>,
+        PolicyClassifier,
+        HttpReplay,
+    >,
+>;
+
+/// The rate-limited part of [`PacerService`].
+pub type Paced<S> = RateLimit<
+    Either<AdaptiveConcurrency<RecordAttempts<S>, AnyError<HttpClassifier>>, RecordAttempts<S>>,
 >;
 
 /// The whole stack of a [`Pacer`], in the order of its
@@ -36,8 +51,28 @@ impl<S> Layer<S> for PacerLayer {
     fn layer(&self, inner: S) -> Self::Service {
         let pacer = &self.pacer;
         let attempts = RecordAttemptsLayer::new(pacer.counters().clone()).layer(inner);
-        let paced = RateLimitLayer::new(pacer.limiter().clone()).layer(attempts);
-        let capped = ConcurrencyLimitLayer::new(pacer.concurrency().clone()).layer(paced);
+        // Adaptive concurrency measures the server's round trip, so it goes
+        // right around the client.
+        let bottom = match pacer.concurrency_controller() {
+            Some(controller) => Either::Left(
+                AdaptiveConcurrencyLayer::with_classifier(
+                    controller.clone(),
+                    AnyError(HttpClassifier::default()),
+                )
+                .layer(attempts),
+            ),
+            None => Either::Right(attempts),
+        };
+        let paced = RateLimitLayer::new(pacer.limiter().clone()).layer(bottom);
+        // The adaptive rate stamps each attempt as it asks for its slot.
+        let adapted = match pacer.rate_controller() {
+            Some(controller) => Either::Left(
+                AdaptiveRateLayer::with_classifier(controller.clone(), pacer.policy().classifier())
+                    .layer(paced),
+            ),
+            None => Either::Right(paced),
+        };
+        let capped = ConcurrencyLimitLayer::new(pacer.concurrency().clone()).layer(adapted);
         let retried = pacer.retry_layer().layer(capped);
         RecordRequestsLayer::new(pacer.counters().clone()).layer(retried)
     }

@@ -9,9 +9,11 @@
 //! RecordRequests   count requests and final outcomes
 //!  └ Retry          Retry-After-aware, jittered backoff, budget; a 429 pauses the limiter
 //!    └ ConcurrencyLimit   the shared cap (waits in poll_ready)
-//!      └ RateLimit        a slot in every quota band (waits in the response future)
-//!        └ RecordAttempts count what the server sees: attempts, 429s, 5xx
-//!          └ your client  (hyper-util, reqwest-middleware, tonic Channel…)
+//!      └ AdaptiveRate     (policy.adaptive_rate) tunes the limiter from every attempt
+//!        └ RateLimit        a slot in every quota band (waits in the response future)
+//!          └ AdaptiveConcurrency (policy.adaptive_concurrency) a cap tuned by round trips
+//!            └ RecordAttempts count what the server sees: attempts, 429s, 5xx
+//!              └ your client  (hyper-util, reqwest-middleware, tonic Channel…)
 //! ```
 //!
 //! Retry sits outside the limiter so every retry costs a slot like any other
@@ -49,12 +51,13 @@
 
 mod layer;
 
-pub use layer::{PacerLayer, PacerService};
+pub use layer::{Paced, PacerLayer, PacerService};
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::ConfigError;
+use crate::adaptive::{ConcurrencyController, RateController};
 use crate::concurrency::ConcurrencyLimiter;
 use crate::policy::{Policy, PolicyRetryLayer};
 use crate::rate::Limiter;
@@ -71,8 +74,12 @@ pub struct Pacer {
 struct Shared {
     policy: Policy,
     limiter: Limiter,
+    /// The static cap above the limiter (unlimited when adaptive
+    /// concurrency owns the cap).
     concurrency: ConcurrencyLimiter,
     retry: PolicyRetryLayer,
+    rate_controller: Option<RateController>,
+    concurrency_controller: Option<ConcurrencyController>,
     stats: Stats,
 }
 
@@ -90,6 +97,9 @@ impl Pacer {
             None => ConcurrencyLimiter::unlimited(),
         };
         let retry = policy.retry_layer(&limiter)?;
+        let rate_controller = policy.rate_controller(&limiter)?;
+        let adaptive_cap = ConcurrencyLimiter::unlimited();
+        let concurrency_controller = policy.concurrency_controller(&adaptive_cap)?;
         let policy_name = policy.name.clone();
         Ok(Pacer {
             shared: Arc::new(Shared {
@@ -97,6 +107,8 @@ impl Pacer {
                 limiter,
                 concurrency,
                 retry,
+                rate_controller,
+                concurrency_controller,
                 stats: Stats::named(&policy_name),
             }),
         })
@@ -117,9 +129,21 @@ impl Pacer {
         &self.shared.limiter
     }
 
-    /// The destination's concurrency cap (resize it).
+    /// The destination's static concurrency cap (resize it). With adaptive
+    /// concurrency, the cap the controller resizes is
+    /// [`concurrency_controller`](Self::concurrency_controller)`.limiter()`.
     pub fn concurrency(&self) -> &ConcurrencyLimiter {
         &self.shared.concurrency
+    }
+
+    /// The adaptive rate controller, if the policy has one.
+    pub fn rate_controller(&self) -> Option<&RateController> {
+        self.shared.rate_controller.as_ref()
+    }
+
+    /// The adaptive concurrency controller, if the policy has one.
+    pub fn concurrency_controller(&self) -> Option<&ConcurrencyController> {
+        self.shared.concurrency_controller.as_ref()
     }
 
     /// The destination's retry budget, if the policy has one.
@@ -138,6 +162,8 @@ impl Pacer {
         let mut snapshot = self.shared.stats.snapshot();
         snapshot.waited = limiter.waited;
         snapshot.total_wait = limiter.total_wait;
+        snapshot.adaptive_rate = self.rate_controller().map(|c| c.rate().per_second());
+        snapshot.adaptive_concurrency = self.concurrency_controller().map(|c| c.stats().limit);
         snapshot
     }
 

@@ -1,12 +1,13 @@
 //! Checking a policy and turning it into the parts of a stack.
 
 use crate::ConfigError;
+use crate::adaptive::{Aimd, ConcurrencyController, Cubic, RateController};
 use crate::classify::{BoxErrors, HttpClassifier, MinWait};
 use crate::concurrency::ConcurrencyLimiter;
 use crate::rate::{Limiter, Quota};
 use crate::retry::{Backoff, HttpReplay, Jitter, RetryBudget, RetryLayer};
 
-use super::{JitterSpec, Policy, QuotaSpec};
+use super::{JitterSpec, Policy, QuotaSpec, StrategySpec};
 
 /// The classifier a [`Policy`] configures: HTTP rules over the stack's
 /// boxed errors, with the policy's floor under rate-limited waits.
@@ -26,9 +27,17 @@ impl Policy {
         if self.name.trim().is_empty() {
             return Err(ConfigError::new("name", "must not be empty"));
         }
-        self.limiter()?;
+        let limiter = self.limiter()?;
         self.concurrency_limiter()?;
-        self.retry_layer(&Limiter::unlimited())?;
+        self.retry_layer(&limiter)?;
+        self.rate_controller(&limiter)?;
+        if self.adaptive_concurrency.is_some() && self.concurrency.is_some() {
+            return Err(ConfigError::new(
+                "adaptive_concurrency",
+                "replaces `concurrency`: set one or the other",
+            ));
+        }
+        self.concurrency_controller(&ConcurrencyLimiter::unlimited())?;
         if let Some(batch) = &self.batch {
             if batch.max_items == 0 {
                 return Err(ConfigError::new("batch.max_items", "must be ≥ 1"));
@@ -95,11 +104,93 @@ impl Policy {
         if let Some(max_wait) = self.max_wait {
             builder = builder.max_wait(max_wait);
         }
-        if quotas.is_empty() {
+        // The adaptive controller drives a band of its own, after the quotas.
+        let adaptive_band = self
+            .adaptive_rate
+            .as_ref()
+            .map(|_| Quota::per_second(1))
+            .transpose()?;
+        let all: Vec<Quota> = quotas.into_iter().chain(adaptive_band).collect();
+        if all.is_empty() {
             builder.build_unlimited()
         } else {
-            quotas.into_iter().fold(builder, |b, q| b.quota(q)).build()
+            all.into_iter().fold(builder, |b, q| b.quota(q)).build()
         }
+    }
+
+    /// A new adaptive rate controller driving `limiter`'s last band, if the
+    /// policy asks for one.
+    ///
+    /// # Errors
+    ///
+    /// `adaptive_rate.…` naming the field.
+    pub fn rate_controller(
+        &self,
+        limiter: &Limiter,
+    ) -> Result<Option<RateController>, ConfigError> {
+        let Some(spec) = &self.adaptive_rate else {
+            return Ok(None);
+        };
+        // The strategies name their own fields (`cubic.min_rate`…): file
+        // them under the policy's.
+        let field = |e: ConfigError| {
+            ["aimd", "cubic", "adaptive"]
+                .iter()
+                .fold(e, |e, prefix| e.renamed(prefix, "adaptive_rate"))
+        };
+        let band = limiter.quotas().len().saturating_sub(1);
+        let builder = match spec.strategy {
+            StrategySpec::Cubic => {
+                let mut cubic = Cubic::builder();
+                if let Some(min) = spec.min_rate {
+                    cubic = cubic.min_rate(min);
+                }
+                if let Some(max) = spec.max_rate {
+                    cubic = cubic.max_rate(max);
+                }
+                RateController::builder(limiter.clone(), cubic.build().map_err(field)?)
+            }
+            StrategySpec::Aimd => {
+                let initial = spec.initial_rate.ok_or_else(|| {
+                    ConfigError::new("adaptive_rate.initial_rate", "is required by AIMD")
+                })?;
+                let mut aimd = Aimd::builder(initial);
+                if let Some(min) = spec.min_rate {
+                    aimd = aimd.min_rate(min);
+                }
+                if let Some(max) = spec.max_rate {
+                    aimd = aimd.max_rate(max);
+                }
+                RateController::builder(limiter.clone(), aimd.build().map_err(field)?)
+            }
+        };
+        builder
+            .band(band)
+            .header_pacing(spec.header_pacing)
+            .build()
+            .map(Some)
+            .map_err(field)
+    }
+
+    /// A new adaptive concurrency controller over `limiter`, if the policy
+    /// asks for one.
+    ///
+    /// # Errors
+    ///
+    /// `adaptive_concurrency.…` naming the field.
+    pub fn concurrency_controller(
+        &self,
+        limiter: &ConcurrencyLimiter,
+    ) -> Result<Option<ConcurrencyController>, ConfigError> {
+        let Some(spec) = &self.adaptive_concurrency else {
+            return Ok(None);
+        };
+        ConcurrencyController::builder(limiter.clone())
+            .initial(spec.initial)
+            .min(spec.min)
+            .max(spec.max)
+            .build()
+            .map(Some)
     }
 
     /// A new concurrency cap, if the policy sets one.

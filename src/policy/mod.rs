@@ -32,6 +32,19 @@
 //! max_latency = "50ms"
 //! ```
 //!
+//! For an API that documents no limit, an adaptive rate and concurrency:
+//!
+//! ```toml
+//! name = "undocumented"
+//! [adaptive_rate]
+//! strategy = "cubic"       # or "aimd", with initial_rate
+//! max_rate = 500.0
+//! header_pacing = true
+//! [adaptive_concurrency]
+//! initial = 4
+//! max = 64
+//! ```
+//!
 //! The same in JSON, read with `serde_json`, and checked:
 //!
 #![cfg_attr(feature = "serde", doc = "```")]
@@ -58,5 +71,6 @@ mod spec;
 
 pub use build::{PolicyClassifier, PolicyRetryLayer};
 pub use spec::{
-    BatchSpec, BudgetSpec, ClassifySpec, HeadroomSpec, JitterSpec, Policy, QuotaSpec, RetrySpec,
+    AdaptiveConcurrencySpec, AdaptiveRateSpec, BatchSpec, BudgetSpec, ClassifySpec, HeadroomSpec,
+    JitterSpec, Policy, QuotaSpec, RetrySpec, StrategySpec,
 };

@@ -39,6 +39,12 @@ pub struct Policy {
     pub classify: ClassifySpec,
     /// Batching, for APIs with batch endpoints (see the `batch` module).
     pub batch: Option<BatchSpec>,
+    /// An adaptive send rate on top of the quotas (`[adaptive_rate]` in a
+    /// file): for limits nobody documented; see [`crate::adaptive`].
+    pub adaptive_rate: Option<AdaptiveRateSpec>,
+    /// An adaptive concurrency cap, in place of `concurrency`
+    /// (`[adaptive_concurrency]`); see [`crate::adaptive`].
+    pub adaptive_concurrency: Option<AdaptiveConcurrencySpec>,
 }
 
 impl Default for Policy {
@@ -52,6 +58,8 @@ impl Default for Policy {
             retry: RetrySpec::default(),
             classify: ClassifySpec::default(),
             batch: None,
+            adaptive_rate: None,
+            adaptive_concurrency: None,
         }
     }
 }
@@ -275,6 +283,78 @@ impl BatchSpec {
         Self {
             max_items,
             max_latency,
+        }
+    }
+}
+
+/// Which adaptive rate strategy to use; see [`crate::adaptive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[non_exhaustive]
+pub enum StrategySpec {
+    /// CUBIC as the AWS SDKs' adaptive mode, with its fixes: unlimited
+    /// until the first 429, then finds the limit in seconds.
+    #[default]
+    Cubic,
+    /// The article's AIMD: ×0.5 on a 429, ×1.1 after 10 successes; needs
+    /// an `initial_rate`.
+    Aimd,
+}
+
+/// An adaptive send rate; see [`crate::adaptive::RateController`].
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct AdaptiveRateSpec {
+    /// The strategy.
+    pub strategy: StrategySpec,
+    /// The starting rate in calls per second (AIMD's start; CUBIC starts
+    /// unlimited).
+    pub initial_rate: Option<f64>,
+    /// Never slower than this (calls per second).
+    pub min_rate: Option<f64>,
+    /// Never faster than this (calls per second).
+    pub max_rate: Option<f64>,
+    /// Obey `RateLimit` / `X-RateLimit-*` headers: never exceed what the
+    /// server says is left, spread over the time left.
+    pub header_pacing: bool,
+}
+
+impl Default for AdaptiveRateSpec {
+    fn default() -> Self {
+        Self {
+            strategy: StrategySpec::Cubic,
+            initial_rate: None,
+            min_rate: None,
+            max_rate: None,
+            header_pacing: true,
+        }
+    }
+}
+
+/// An adaptive concurrency cap; see
+/// [`crate::adaptive::ConcurrencyController`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[non_exhaustive]
+pub struct AdaptiveConcurrencySpec {
+    /// The starting cap.
+    pub initial: usize,
+    /// The smallest cap.
+    pub min: usize,
+    /// The largest cap.
+    pub max: usize,
+}
+
+impl Default for AdaptiveConcurrencySpec {
+    fn default() -> Self {
+        Self {
+            initial: 1,
+            min: 1,
+            max: 200,
         }
     }
 }

@@ -44,6 +44,11 @@ pub struct StatsSnapshot {
     pub waited: u64,
     /// Their total wait.
     pub total_wait: Duration,
+    /// The adaptive rate in force (calls per second; `Some(∞)` while
+    /// unlimited), when the destination has one.
+    pub adaptive_rate: Option<f64>,
+    /// The adaptive concurrency cap in force, when the destination has one.
+    pub adaptive_concurrency: Option<usize>,
 }
 
 impl StatsSnapshot {
@@ -95,6 +100,8 @@ impl Stats {
             transport_errors: load(&c.transport_errors),
             waited: 0,
             total_wait: Duration::ZERO,
+            adaptive_rate: None,
+            adaptive_concurrency: None,
         }
     }
 
