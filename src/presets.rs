@@ -22,20 +22,75 @@
 //!
 //! # Choosing a stack
 //!
-//! - **A documented window quota** (HubSpot: 100 per 10 s and a daily cap):
-//!   window quotas, which never let more than the limit into any window,
-//!   plus a few milliseconds of `headroom.margin`, because the server counts
-//!   arrivals, not sends. Use its batch endpoints: a batch of 100 records
-//!   costs one call (the `batch` module's layer, above the pacer).
-//! - **A concurrency limit** (Mailchimp: 10 connections per key; GA4: 10
-//!   concurrent requests): `concurrency`, which caps calls in flight for
-//!   every clone; add a rate quota only if the API also documents one.
-//! - **A daily cap that is the binding constraint** (Salesforce's API
-//!   requests per 24 h): a daily window with `max_wait`, so a call that
-//!   would wait hours fails at once with `QuotaExhausted` and can go to a
-//!   dead-letter store for a later replay.
-//! - **An undocumented limit**: start from a generous rate and let adaptive
-//!   pacing find the real one (see the `adaptive` module).
+//! Four platforms from the article this crate grew from, as worked
+//! examples. Each is a policy; [`Pacer::layer`](crate::Pacer::layer) puts
+//! the stack together in the right order.
+//!
+//! **HubSpot — a documented window quota and a batch API.** 100 calls in
+//! any 10 s (Starter) and a daily cap, shared by every app of the portal.
+//! Window quotas never let more than the limit into any window; a margin of
+//! a few milliseconds covers the gap between send and arrival; the batch
+//! endpoints take 100 records for one call, so put the `batch` module's
+//! layer above the pacer, and 100 records cost one slot:
+//!
+//! ```
+//! # use tower_pacer::presets::{self, HubSpotTier};
+//! let mut hubspot = presets::hubspot(HubSpotTier::Professional); // 190 / 10 s, 625 000 / day
+//! hubspot.headroom.margin = std::time::Duration::from_millis(50); // a slow network
+//! # tower_pacer::Pacer::new(hubspot)?;
+//! # Ok::<(), tower_pacer::ConfigError>(())
+//! ```
+//!
+//! **Salesforce — a daily cap that binds, and 403 for "too many".** 25
+//! long-running requests at once and an org-wide daily allowance. Cap the
+//! concurrency, model the day as a window, and give it a `max_wait`: a call
+//! that would wait hours for tomorrow's allowance fails at once with
+//! `RateError::QuotaExhausted { available_at }` — for a dead-letter store
+//! and a replay, not a task asleep for hours. The Bulk API 2.0 is the right
+//! tool for mass loads.
+//!
+//! ```
+//! # use tower_pacer::presets;
+//! let salesforce = presets::salesforce(100_000); // your org's daily allowance
+//! assert_eq!(salesforce.concurrency, Some(25));
+//! # tower_pacer::Pacer::new(salesforce)?;
+//! # Ok::<(), tower_pacer::ConfigError>(())
+//! ```
+//!
+//! **Mailchimp — connections, not rate.** 10 simultaneous connections per
+//! API key and no published rate: a concurrency cap is the whole policy.
+//! If the API pushes back anyway, let an adaptive rate find the rest:
+//!
+//! ```
+//! # use tower_pacer::presets;
+//! let mut mailchimp = presets::mailchimp();
+//! mailchimp.adaptive_rate = Some(Default::default()); // CUBIC, header pacing
+//! # tower_pacer::Pacer::new(mailchimp)?;
+//! # Ok::<(), tower_pacer::ConfigError>(())
+//! ```
+//!
+//! **Google Analytics (GA4) — concurrency plus token quotas.** 10
+//! concurrent requests, 40 000 tokens an hour and 200 000 a day per
+//! property; a request costs several tokens, so size the quotas for your
+//! reports, and wait the 30 s Google asks for after a 429:
+//!
+//! ```
+//! # use tower_pacer::presets::{self, Ga4Property};
+//! # use tower_pacer::policy::QuotaSpec;
+//! let mut ga4 = presets::ga4(Ga4Property::Standard);
+//! // Reports costing ~10 tokens each: 4 000 an hour, 20 000 a day.
+//! ga4.quotas = vec![
+//!     QuotaSpec::window(4_000, std::time::Duration::from_secs(3_600)),
+//!     QuotaSpec::window(20_000, std::time::Duration::from_secs(86_400)),
+//! ];
+//! # tower_pacer::Pacer::new(ga4)?;
+//! # Ok::<(), tower_pacer::ConfigError>(())
+//! ```
+//!
+//! Several APIs from one client: one policy each in a
+//! [`PolicyTable`](crate::destinations::PolicyTable), and
+//! [`DestinationsLayer`](crate::destinations::DestinationsLayer) routes each
+//! request to its own stack, so one API's 429s never slow another.
 //!
 //! In every case, keep retries above the limiter (the `Pacer` does): each
 //! retry then costs a slot like any call, and a 429 pauses the whole
