@@ -27,6 +27,8 @@
 //!   HubSpot, Salesforce, Mailchimp, GA4, GitHub, Stripe, Slack, Shopify.
 //! - [`Pacer`]: the whole stack for one destination, in the right order,
 //!   over shared state; [`destinations`] routes each request to its own.
+//! - [`dlq`]: dead letters — what finally failed, kept with its payload
+//!   (credentials redacted) in memory or SQLite, and replayed later.
 //! - [`stats`]: counters and the 429 ratio (and the `metrics` facade with the
 //!   `metrics` feature); [`bulk`]: a queue of records through a stack, with
 //!   progress, a graceful stop and a report.
@@ -71,6 +73,7 @@ pub mod bulk;
 pub mod classify;
 pub mod concurrency;
 pub mod destinations;
+pub mod dlq;
 pub mod duration;
 pub mod headers;
 #[cfg(feature = "mock")]

@@ -1,0 +1,161 @@
+//! A dead letter: a request that failed for good, with why.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+/// Why a request ended up a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The attempts (or the retry budget, or the deadline) ran out on a
+    /// retryable failure: a 429, a 503, a timeout.
+    RetriesExhausted,
+    /// The server asked to be retried later than the policy allows
+    /// (`RetryError::RetryAfterTooLong`).
+    RetryAfterTooLong,
+    /// The server refused the request in a way no retry changes (a 4xx).
+    Permanent,
+    /// The quota had no room within `max_wait` (`RateError::QuotaExhausted`).
+    QuotaExhausted,
+    /// The request failed without a response.
+    Transport,
+    /// Anything else.
+    Other,
+}
+
+impl FailureKind {
+    /// The kind's stable name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::RetriesExhausted => "retries_exhausted",
+            FailureKind::RetryAfterTooLong => "retry_after_too_long",
+            FailureKind::Permanent => "permanent",
+            FailureKind::QuotaExhausted => "quota_exhausted",
+            FailureKind::Transport => "transport",
+            FailureKind::Other => "other",
+        }
+    }
+
+    /// The kind named `name` ([`Other`](Self::Other) if unknown).
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "retries_exhausted" => FailureKind::RetriesExhausted,
+            "retry_after_too_long" => FailureKind::RetryAfterTooLong,
+            "permanent" => FailureKind::Permanent,
+            "quota_exhausted" => FailureKind::QuotaExhausted,
+            "transport" => FailureKind::Transport,
+            _ => FailureKind::Other,
+        }
+    }
+}
+
+/// A request that failed for good, kept with its payload so it can be
+/// replayed later. Credentials are redacted before it is built (see
+/// [`Redaction`](super::Redaction)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The store's id (empty until stored).
+    pub id: String,
+    /// The destination (the pacer's name, or the host).
+    pub destination: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The full URI.
+    pub uri: String,
+    /// The request headers, credentials redacted.
+    pub headers: Vec<(String, Bytes)>,
+    /// The request body.
+    pub body: Bytes,
+    /// Why it failed.
+    pub kind: FailureKind,
+    /// The error or final status, in words.
+    pub message: String,
+    /// Attempts made so far (replays included).
+    pub attempts: u32,
+    /// When it was first attempted.
+    pub first_attempt: SystemTime,
+    /// When it was last attempted.
+    pub last_attempt: SystemTime,
+}
+
+impl DeadLetter {
+    /// A letter for a request that failed now.
+    pub fn new(
+        destination: impl Into<String>,
+        method: impl Into<String>,
+        uri: impl Into<String>,
+    ) -> Self {
+        let now = SystemTime::now();
+        Self {
+            id: String::new(),
+            destination: destination.into(),
+            method: method.into(),
+            uri: uri.into(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            kind: FailureKind::Other,
+            message: String::new(),
+            attempts: 1,
+            first_attempt: now,
+            last_attempt: now,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+pub(crate) fn unix_millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The instant `millis` after the Unix epoch (the epoch if negative).
+pub(crate) fn from_unix_millis(millis: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+/// A new store id: time-ordered, and unique across the processes sharing
+/// a store (the process id) and within one (a counter).
+pub(crate) fn new_id() -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{nanos:032x}-{:08x}-{n:08x}", std::process::id())
+}
+
+/// Headers as one blob: for each, the name's and the value's lengths (u32,
+/// big-endian) and bytes.
+pub(crate) fn encode_headers(headers: &[(String, Bytes)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in headers {
+        for part in [name.as_bytes(), value.as_ref()] {
+            out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+    }
+    out
+}
+
+/// The headers of [`encode_headers`]; a damaged blob yields what could be read.
+pub(crate) fn decode_headers(mut blob: &[u8]) -> Vec<(String, Bytes)> {
+    let take = |blob: &mut &[u8]| -> Option<Vec<u8>> {
+        let (len, rest) = blob.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+        let part = rest.get(..len)?.to_vec();
+        *blob = rest.get(len..)?;
+        Some(part)
+    };
+    let mut headers = Vec::new();
+    while let (Some(name), Some(value)) = (take(&mut blob), take(&mut blob)) {
+        headers.push((
+            String::from_utf8_lossy(&name).into_owned(),
+            Bytes::from(value),
+        ));
+    }
+    headers
+}

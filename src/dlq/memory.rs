@@ -1,0 +1,93 @@
+//! Dead letters in memory.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::letter::new_id;
+use super::{DeadLetter, DeadLetterStore, FailedAgain, StoreFuture};
+
+/// Dead letters in process memory: for tests, and for short jobs where a
+/// crash losing them is acceptable. Leases run on `tokio::time`, so tests
+/// can move them with a paused clock.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    /// By id (time-ordered), with the end of their lease.
+    letters: Mutex<BTreeMap<String, (DeadLetter, Option<Instant>)>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<String, (DeadLetter, Option<Instant>)>) -> T,
+    ) -> T {
+        f(&mut self.letters.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl DeadLetterStore for MemoryStore {
+    fn put(&self, mut letter: DeadLetter) -> StoreFuture<'_, String> {
+        let id = new_id();
+        letter.id = id.clone();
+        self.with(|letters| letters.insert(id.clone(), (letter, None)));
+        Box::pin(async move { Ok(id) })
+    }
+
+    fn peek(&self, limit: usize) -> StoreFuture<'_, Vec<DeadLetter>> {
+        let letters = self.with(|letters| {
+            letters
+                .values()
+                .take(limit)
+                .map(|(l, _)| l.clone())
+                .collect()
+        });
+        Box::pin(async move { Ok(letters) })
+    }
+
+    fn lease(&self, limit: usize, lease_for: Duration) -> StoreFuture<'_, Vec<DeadLetter>> {
+        let now = Instant::now();
+        let leased = self.with(|letters| {
+            letters
+                .values_mut()
+                .filter(|(_, until)| until.is_none_or(|until| until <= now))
+                .take(limit)
+                .map(|(letter, until)| {
+                    *until = Some(now + lease_for);
+                    letter.clone()
+                })
+                .collect()
+        });
+        Box::pin(async move { Ok(leased) })
+    }
+
+    fn ack<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        let removed = self.with(|letters| letters.remove(id).is_some());
+        Box::pin(async move { Ok(removed) })
+    }
+
+    fn release<'a>(&'a self, id: &'a str, failure: FailedAgain) -> StoreFuture<'a, bool> {
+        let found = self.with(|letters| match letters.get_mut(id) {
+            Some((letter, until)) => {
+                letter.attempts = letter.attempts.saturating_add(1);
+                letter.last_attempt = failure.at;
+                letter.message = failure.message;
+                *until = None;
+                true
+            }
+            None => false,
+        });
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn len(&self) -> StoreFuture<'_, u64> {
+        let len = self.with(|letters| letters.len() as u64);
+        Box::pin(async move { Ok(len) })
+    }
+}

@@ -1,0 +1,72 @@
+//! Where dead letters are kept: the store trait and its errors.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use super::DeadLetter;
+
+/// A boxed store future (stores are used as `Arc<dyn DeadLetterStore>`;
+/// their calls are on the failure path, not the hot one).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The storage engine failed (disk full, file damaged, server down…).
+    #[error("dead-letter store: {0}")]
+    Backend(String),
+}
+
+/// A failed replay, to record on the letter put back by
+/// [`release`](DeadLetterStore::release).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FailedAgain {
+    /// What went wrong this time.
+    pub message: String,
+    /// When.
+    pub at: SystemTime,
+}
+
+impl FailedAgain {
+    /// A replay that failed now with `message`.
+    pub fn now(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            at: SystemTime::now(),
+        }
+    }
+}
+
+/// Keeps dead letters until they are replayed.
+///
+/// Ids are strings chosen by the store. [`lease`](Self::lease) hands letters
+/// out for a time during which no other lease sees them; a leased letter
+/// is then [acked](Self::ack) (deleted) after a successful replay or
+/// [released](Self::release) (attempts + 1) after a failed one; if neither
+/// happens, it reappears when the lease expires, so a replayer that crashes
+/// loses nothing.
+pub trait DeadLetterStore: Send + Sync + 'static {
+    /// Keep `letter`; its id. When the future resolves, the letter is as
+    /// durable as the store can make it.
+    fn put(&self, letter: DeadLetter) -> StoreFuture<'_, String>;
+    /// Up to `limit` letters, oldest first, leased or not, without leasing.
+    fn peek(&self, limit: usize) -> StoreFuture<'_, Vec<DeadLetter>>;
+    /// Up to `limit` letters not leased by anyone, oldest first, leased for
+    /// `lease_for`.
+    fn lease(&self, limit: usize, lease_for: Duration) -> StoreFuture<'_, Vec<DeadLetter>>;
+    /// Delete a letter (its replay succeeded); false if there was none.
+    fn ack<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;
+    /// End a lease after a failed replay: the letter stays, with one more
+    /// attempt and `failure` recorded; false if there was none.
+    fn release<'a>(&'a self, id: &'a str, failure: FailedAgain) -> StoreFuture<'a, bool>;
+    /// How many letters the store holds.
+    fn len(&self) -> StoreFuture<'_, u64>;
+
+    /// True if the store holds no letter.
+    fn is_empty(&self) -> StoreFuture<'_, bool> {
+        Box::pin(async move { Ok(self.len().await? == 0) })
+    }
+}

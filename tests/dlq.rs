@@ -1,0 +1,429 @@
+//! Dead letters: what gets recorded, redaction, leases, replay, durability.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use tokio::time::{self, Instant};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower_pacer::dlq::{
+    DeadLetter, DeadLetterLayer, DeadLetterStore, FailedAgain, FailureKind, MemoryStore, Redaction,
+    Replayer,
+};
+use tower_pacer::rate::{Limiter, Quota, RateError, RateLimitLayer};
+use tower_pacer::retry::RetryLayer;
+use tower_pacer::{BoxError, Pacer};
+
+fn post(body: &str) -> http::Request<Full<Bytes>> {
+    http::Request::post("https://crm.test/contacts?batch=1")
+        .header("authorization", "Bearer top-secret-token")
+        .header("x-api-key", "key-123")
+        .header("content-type", "application/json")
+        .header("idempotency-key", "k-1")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap()
+}
+
+fn status_api(
+    status: u16,
+) -> impl tower::Service<
+    http::Request<Full<Bytes>>,
+    Response = http::Response<()>,
+    Error = BoxError,
+    Future = impl Send,
+> + Clone {
+    service_fn(move |_req: http::Request<Full<Bytes>>| async move {
+        Ok::<_, BoxError>(
+            http::Response::builder()
+                .status(status)
+                .header("retry-after", "1")
+                .body(())?,
+        )
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_kind_of_final_failure_makes_exactly_one_letter() {
+    let store = Arc::new(MemoryStore::new());
+    let dead = DeadLetterLayer::new(store.clone(), "crm");
+
+    // Success: nothing.
+    let ok = ServiceBuilder::new()
+        .layer(dead.clone())
+        .service(status_api(200));
+    assert_eq!(ok.oneshot(post("{}")).await.unwrap().status(), 200);
+    assert_eq!(store.len().await.unwrap(), 0);
+
+    // Permanent (400): one letter, the caller still gets its 400.
+    let bad = ServiceBuilder::new()
+        .layer(dead.clone())
+        .service(status_api(400));
+    assert_eq!(bad.oneshot(post(r#"{"n":1}"#)).await.unwrap().status(), 400);
+
+    // Retries exhausted: 503 three times through the retry layer.
+    let retried = ServiceBuilder::new()
+        .layer(dead.clone())
+        .layer(RetryLayer::builder().max_attempts(3).build().unwrap())
+        .layer(RateLimitLayer::new(Limiter::unlimited()))
+        .service(status_api(503));
+    assert_eq!(
+        retried.oneshot(post(r#"{"n":2}"#)).await.unwrap().status(),
+        503
+    );
+
+    // Retry-After beyond the cap: a typed error, recorded.
+    let too_long = service_fn(|_req: http::Request<Full<Bytes>>| async {
+        Ok::<_, BoxError>(
+            http::Response::builder()
+                .status(429)
+                .header("retry-after", "3600")
+                .body(())?,
+        )
+    });
+    let capped = ServiceBuilder::new()
+        .layer(dead.clone())
+        .layer(
+            RetryLayer::builder()
+                .max_retry_after(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        )
+        .layer(RateLimitLayer::new(Limiter::unlimited()))
+        .service(too_long);
+    assert!(capped.oneshot(post(r#"{"n":3}"#)).await.is_err());
+
+    // No quota within max_wait.
+    let limiter = Limiter::builder()
+        .quota(Quota::per_hour(1).unwrap())
+        .max_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    limiter.try_acquire(1).unwrap();
+    let exhausted = ServiceBuilder::new()
+        .layer(dead.clone())
+        .layer(RateLimitLayer::new(limiter))
+        .service(status_api(200));
+    let err = exhausted.oneshot(post(r#"{"n":4}"#)).await.unwrap_err();
+    assert!(err.downcast_ref::<RateError>().is_some());
+
+    // A transport error.
+    let broken = service_fn(|_req: http::Request<Full<Bytes>>| async {
+        Err::<http::Response<()>, BoxError>(BoxError::from("connection reset"))
+    });
+    let transport = ServiceBuilder::new().layer(dead).service(broken);
+    assert!(transport.oneshot(post(r#"{"n":5}"#)).await.is_err());
+
+    let letters = store.peek(100).await.unwrap();
+    let kinds: Vec<(FailureKind, u32, &str)> = letters
+        .iter()
+        .map(|l| (l.kind, l.attempts, std::str::from_utf8(&l.body).unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (FailureKind::Permanent, 1, r#"{"n":1}"#),
+            (FailureKind::RetriesExhausted, 3, r#"{"n":2}"#),
+            (FailureKind::RetryAfterTooLong, 1, r#"{"n":3}"#),
+            (FailureKind::QuotaExhausted, 0, r#"{"n":4}"#),
+            (FailureKind::Transport, 1, r#"{"n":5}"#),
+        ]
+    );
+    let letter = &letters[0];
+    assert_eq!(
+        (letter.destination.as_str(), letter.method.as_str()),
+        ("crm", "POST")
+    );
+    assert_eq!(letter.uri, "https://crm.test/contacts?batch=1");
+    assert_eq!(letter.message, "HTTP 400 Bad Request");
+}
+
+#[tokio::test]
+async fn credentials_never_reach_the_store() {
+    let store = Arc::new(MemoryStore::new());
+    let layer = DeadLetterLayer::new(store.clone(), "crm")
+        .redaction(Redaction::default().with("idempotency-key"));
+    let client = ServiceBuilder::new().layer(layer).service(status_api(400));
+    client.oneshot(post("{}")).await.unwrap();
+    let letter = store.peek(1).await.unwrap().remove(0);
+    let header = |name: &str| {
+        letter
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("authorization").as_deref(), Some(&b"[redacted]"[..]));
+    assert_eq!(header("x-api-key").as_deref(), Some(&b"[redacted]"[..]));
+    assert_eq!(
+        header("idempotency-key").as_deref(),
+        Some(&b"[redacted]"[..])
+    );
+    assert_eq!(
+        header("content-type").as_deref(),
+        Some(&b"application/json"[..])
+    );
+}
+
+async fn exercise_leases(store: &dyn DeadLetterStore, wait: impl AsyncFn(Duration)) {
+    for n in 0..3 {
+        let mut letter = DeadLetter::new("crm", "PUT", format!("https://crm.test/{n}"));
+        letter.body = Bytes::from(format!("{n}"));
+        store.put(letter).await.unwrap();
+    }
+    let first = store.lease(2, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(first.len(), 2);
+    // Leased letters are invisible to a second lease…
+    let second = store.lease(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert!(
+        store
+            .lease(10, Duration::from_secs(2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // …until acked (gone), released (back, one more attempt) or expired.
+    assert!(store.ack(&first[0].id).await.unwrap());
+    assert!(
+        store
+            .release(&first[1].id, FailedAgain::now("HTTP 503"))
+            .await
+            .unwrap()
+    );
+    let again = store.lease(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].attempts, again[0].message.as_str()),
+        (2, "HTTP 503")
+    );
+    wait(Duration::from_millis(2_100)).await;
+    assert_eq!(
+        store.lease(10, Duration::from_secs(2)).await.unwrap().len(),
+        2,
+        "expired leases come back"
+    );
+    assert_eq!(store.len().await.unwrap(), 2);
+    assert!(!store.ack("no-such-id").await.unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_store_leases_acks_and_releases() {
+    exercise_leases(&MemoryStore::new(), async |d| time::advance(d).await).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_store_leases_acks_and_releases_and_redacts_on_disk() {
+    use tower_pacer::dlq::SqliteStore;
+    let dir = std::env::temp_dir().join(format!("pacer-dlq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("leases.sqlite3");
+    let _ = std::fs::remove_file(&path);
+    let store = SqliteStore::open(&path).unwrap();
+    exercise_leases(&store, async |d| tokio::time::sleep(d).await).await;
+
+    let client = ServiceBuilder::new()
+        .layer(DeadLetterLayer::new(Arc::new(store.clone()), "crm"))
+        .service(status_api(422));
+    client
+        .oneshot(post(r#"{"email":"x@example.com"}"#))
+        .await
+        .unwrap();
+    drop(store);
+    // Neither the file nor its write-ahead log holds the secrets.
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("top-secret-token") && !text.contains("key-123"));
+    }
+    let reopened = SqliteStore::open(&path).unwrap();
+    let letters = reopened.peek(10).await.unwrap();
+    assert!(
+        letters
+            .iter()
+            .any(|l| l.body == r#"{"email":"x@example.com"}"#)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_replayer_deletes_only_what_succeeded_at_a_controlled_rate() {
+    let store = Arc::new(MemoryStore::new());
+    for n in 0..10 {
+        let mut letter = DeadLetter::new("crm", "POST", format!("https://crm.test/items/{n}"));
+        letter.headers = vec![("authorization".into(), Bytes::from_static(b"[redacted]"))];
+        store.put(letter).await.unwrap();
+    }
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    // Odd items fail again; every replayed request must carry credentials
+    // put back by the replay stack, never the redaction marker.
+    let api = service_fn(move |request: http::Request<Full<Bytes>>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            assert_eq!(request.headers()["authorization"], "Bearer fresh");
+            let odd = request.uri().path().ends_with(['1', '3', '5', '7', '9']);
+            Ok::<_, BoxError>(
+                http::Response::builder()
+                    .status(if odd { 500 } else { 200 })
+                    .body(())?,
+            )
+        }
+    });
+    let replay_stack = ServiceBuilder::new()
+        .map_request(|mut request: http::Request<Full<Bytes>>| {
+            request
+                .headers_mut()
+                .insert("authorization", "Bearer fresh".parse().unwrap());
+            request
+        })
+        .layer(RateLimitLayer::new(Limiter::new(
+            Quota::per_second(5).unwrap(),
+        )))
+        .service(api);
+    let start = Instant::now();
+    let report = Replayer::new(store.clone())
+        .run(replay_stack)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.replayed, report.succeeded, report.failed_again),
+        (10, 5, 5)
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), 10);
+    // 10 letters at 5 per second.
+    assert_eq!(start.elapsed(), Duration::from_millis(1_800));
+    let left = store.peek(10).await.unwrap();
+    assert_eq!(left.len(), 5);
+    assert!(
+        left.iter()
+            .all(|l| l.attempts == 2 && l.message == "replay: HTTP 500 Internal Server Error")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pacer_stack_with_dead_letters_loses_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let mut policy = tower_pacer::policy::Policy::default();
+    policy.retry.max_attempts = 2;
+    let pacer = Pacer::new(policy).unwrap();
+    let client = ServiceBuilder::new()
+        .layer(DeadLetterLayer::new(store.clone(), "crm").classifier(pacer.policy().classifier()))
+        .layer(pacer.layer())
+        .service(service_fn(
+            |request: http::Request<Full<Bytes>>| async move {
+                let fail = request.uri().path().ends_with('3');
+                Ok::<_, BoxError>(
+                    http::Response::builder()
+                        .status(if fail { 503 } else { 200 })
+                        .body(())?,
+                )
+            },
+        ));
+    let mut ok = 0;
+    for n in 0..20 {
+        let request = http::Request::put(format!("https://crm.test/items/{n}"))
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        if client.clone().oneshot(request).await.unwrap().status() == 200 {
+            ok += 1;
+        }
+    }
+    let dead = store.len().await.unwrap();
+    assert_eq!((ok, dead), (18, 2));
+    assert_eq!(ok + dead, 20);
+}
+
+/// The kill test: a child process writes letters and prints each id as its
+/// `put` returns; the parent kills it mid-run (SIGKILL) and reopens the file:
+/// every printed id must be there, readable.
+#[cfg(feature = "sqlite")]
+#[test]
+fn letters_survive_the_process_being_killed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use tower_pacer::dlq::SqliteStore;
+
+    let dir = std::env::temp_dir().join(format!("pacer-kill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dead-letters.sqlite3");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kill_test_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PACER_KILL_TEST_FILE", &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acknowledged = Vec::new();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines {
+        let line = line.unwrap();
+        if let Some(id) = line.strip_prefix("stored ") {
+            acknowledged.push(id.to_owned());
+            if acknowledged.len() == 200 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no flush, no goodbye
+    child.wait().unwrap();
+    assert_eq!(
+        acknowledged.len(),
+        200,
+        "the child stored letters before it was killed"
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let found = runtime.block_on(async {
+        let store = SqliteStore::open(&path).unwrap();
+        store.peek(1_000_000).await.unwrap()
+    });
+    for id in &acknowledged {
+        let letter = found
+            .iter()
+            .find(|l| &l.id == id)
+            .unwrap_or_else(|| panic!("letter {id} lost"));
+        assert_eq!(letter.destination, "kill-test");
+        assert!(letter.body.starts_with(b"payload-"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The child side of the kill test (run only by it).
+#[cfg(feature = "sqlite")]
+#[test]
+#[ignore = "the child process of letters_survive_the_process_being_killed"]
+fn kill_test_writer() {
+    use std::io::Write;
+    use tower_pacer::dlq::SqliteStore;
+
+    let Some(path) = std::env::var_os("PACER_KILL_TEST_FILE") else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&path).unwrap();
+        for n in 0u64.. {
+            let mut letter = DeadLetter::new("kill-test", "POST", "https://crm.test/");
+            letter.body = Bytes::from(format!("payload-{n}"));
+            let id = store.put(letter).await.unwrap();
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "stored {id}").unwrap();
+            out.flush().unwrap();
+        }
+    });
+}
