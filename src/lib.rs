@@ -27,6 +27,7 @@
 //!   HubSpot, Salesforce, Mailchimp, GA4, GitHub, Stripe, Slack, Shopify.
 //! - [`Pacer`]: the whole stack for one destination, in the right order,
 //!   over shared state; [`destinations`] routes each request to its own.
+//! - [`batch`]: callers send single items, the API gets one call per batch.
 //! - [`dlq`]: dead letters — what finally failed, kept with its payload
 //!   (credentials redacted) in memory or SQLite, and replayed later.
 //! - [`stats`]: counters and the 429 ratio (and the `metrics` facade with the
@@ -69,6 +70,7 @@ pub use error::{ConfigError, ParseError};
 pub use pacer::Pacer;
 
 pub mod adaptive;
+pub mod batch;
 pub mod bulk;
 pub mod classify;
 pub mod concurrency;

@@ -32,4 +32,5 @@ mod service;
 pub use body::PermitBody;
 pub use layer::{BodyConcurrencyLimitLayer, ConcurrencyLimitLayer};
 pub use limiter::{ConcurrencyLimiter, ConcurrencyPermit};
+pub(crate) use permit_slot::PermitSlot;
 pub use service::{BodyConcurrencyLimit, ConcurrencyLimit, OnBodyEnd, OnResponse};

@@ -1,6 +1,6 @@
 //! A dead letter: a request that failed for good, with why.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -104,6 +104,7 @@ impl DeadLetter {
     }
 }
 
+#[cfg(feature = "sqlite")]
 /// Milliseconds since the Unix epoch (0 before it).
 pub(crate) fn unix_millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -111,9 +112,10 @@ pub(crate) fn unix_millis(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
+#[cfg(feature = "sqlite")]
 /// The instant `millis` after the Unix epoch (the epoch if negative).
 pub(crate) fn from_unix_millis(millis: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+    UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(millis).unwrap_or(0))
 }
 
 /// A new store id: time-ordered, and unique across the processes sharing
@@ -128,6 +130,7 @@ pub(crate) fn new_id() -> String {
     format!("{nanos:032x}-{:08x}-{n:08x}", std::process::id())
 }
 
+#[cfg(feature = "sqlite")]
 /// Headers as one blob: for each, the name's and the value's lengths (u32,
 /// big-endian) and bytes.
 pub(crate) fn encode_headers(headers: &[(String, Bytes)]) -> Vec<u8> {
@@ -141,6 +144,7 @@ pub(crate) fn encode_headers(headers: &[(String, Bytes)]) -> Vec<u8> {
     out
 }
 
+#[cfg(feature = "sqlite")]
 /// The headers of [`encode_headers`]; a damaged blob yields what could be read.
 pub(crate) fn decode_headers(mut blob: &[u8]) -> Vec<(String, Bytes)> {
     let take = |blob: &mut &[u8]| -> Option<Vec<u8>> {
