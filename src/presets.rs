@@ -30,7 +30,7 @@
 //! any 10 s (Starter) and a daily cap, shared by every app of the portal.
 //! Window quotas never let more than the limit into any window; a margin of
 //! a few milliseconds covers the gap between send and arrival; the batch
-//! endpoints take 100 records for one call, so put the `batch` module's
+//! endpoints take 100 records for one call, so put the [`crate::batch`]
 //! layer above the pacer, and 100 records cost one slot:
 //!
 //! ```

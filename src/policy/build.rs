@@ -207,6 +207,19 @@ impl Policy {
             .transpose()
     }
 
+    /// The batch settings, as a [`BatchConfig`](crate::batch::BatchConfig)
+    /// for the batch layer above the pacer, if the policy batches.
+    ///
+    /// # Errors
+    ///
+    /// `batch.…` naming the field.
+    pub fn batch_config<Item>(&self) -> Result<Option<crate::batch::BatchConfig<Item>>, ConfigError> {
+        self.batch
+            .as_ref()
+            .map(|spec| crate::batch::BatchConfig::new(spec.max_items, spec.max_latency))
+            .transpose()
+    }
+
     /// The classifier this policy describes.
     pub fn classifier(&self) -> PolicyClassifier {
         let http = HttpClassifier::default()

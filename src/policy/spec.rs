@@ -37,7 +37,7 @@ pub struct Policy {
     pub retry: RetrySpec,
     /// How responses are classified.
     pub classify: ClassifySpec,
-    /// Batching, for APIs with batch endpoints (see the `batch` module).
+    /// Batching, for APIs with batch endpoints (see [`crate::batch`]).
     pub batch: Option<BatchSpec>,
     /// An adaptive send rate on top of the quotas (`[adaptive_rate]` in a
     /// file): for limits nobody documented; see [`crate::adaptive`].
@@ -264,7 +264,7 @@ impl Default for ClassifySpec {
     }
 }
 
-/// Batching for APIs with batch endpoints; see the `batch` module.
+/// Batching for APIs with batch endpoints; see [`crate::batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
