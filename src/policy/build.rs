@@ -213,7 +213,9 @@ impl Policy {
     /// # Errors
     ///
     /// `batch.…` naming the field.
-    pub fn batch_config<Item>(&self) -> Result<Option<crate::batch::BatchConfig<Item>>, ConfigError> {
+    pub fn batch_config<Item>(
+        &self,
+    ) -> Result<Option<crate::batch::BatchConfig<Item>>, ConfigError> {
         self.batch
             .as_ref()
             .map(|spec| crate::batch::BatchConfig::new(spec.max_items, spec.max_latency))
