@@ -68,3 +68,18 @@ impl<D, E> ReplayBody for UnsyncBoxBody<D, E> {
         None
     }
 }
+
+impl<L: ReplayBody, R: ReplayBody> ReplayBody for http_body_util::Either<L, R> {
+    /// Replays whichever side it holds: one client type can then carry
+    /// buffered bodies (retried) and streams (sent once).
+    fn replay_body(&self) -> Option<Self> {
+        match self {
+            http_body_util::Either::Left(body) => {
+                body.replay_body().map(http_body_util::Either::Left)
+            }
+            http_body_util::Either::Right(body) => {
+                body.replay_body().map(http_body_util::Either::Right)
+            }
+        }
+    }
+}
