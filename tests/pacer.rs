@@ -305,3 +305,24 @@ async fn destinations_can_be_keyed_by_anything() {
     client.clone().oneshot(request("acme")).await.unwrap();
     assert!(start.elapsed() >= Duration::from_secs(1));
 }
+
+/// Stacks go into shared state (an axum router's, say): they must be
+/// `Send + Sync + Clone`, whatever the policy turns on.
+#[test]
+fn pacer_stacks_can_live_in_shared_state() {
+    fn shareable<T: Send + Sync + Clone + 'static>(_: &T) {}
+    let mut policy = Policy::default();
+    policy.concurrency = Some(4);
+    policy.adaptive_rate = Some(Default::default());
+    let pacer = Pacer::new(policy).unwrap();
+    let stack = ServiceBuilder::new()
+        .layer(pacer.layer())
+        .service(api(Calls::default(), 0));
+    shareable(&stack);
+    let destinations = ServiceBuilder::new()
+        .layer(DestinationsLayer::new(
+            PolicyTable::new().with_default(Policy::default()),
+        ))
+        .service(api(Calls::default(), 0));
+    shareable(&destinations);
+}

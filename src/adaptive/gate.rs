@@ -113,7 +113,7 @@ impl fmt::Debug for Gate {
     }
 }
 
-pub(crate) type Passing = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type Passing = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
 
 /// One service clone's place at the gate, between `poll_ready` and `call`.
 pub(crate) struct GateSlot {

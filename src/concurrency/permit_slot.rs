@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use super::{ConcurrencyLimiter, ConcurrencyPermit};
 
-type Acquiring = Pin<Box<dyn Future<Output = ConcurrencyPermit> + Send>>;
+type Acquiring = Pin<Box<dyn Future<Output = ConcurrencyPermit> + Send + Sync>>;
 
 /// The permit a service holds between `poll_ready` and `call`.
 ///
