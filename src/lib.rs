@@ -85,6 +85,9 @@ pub mod pacer;
 pub mod policy;
 pub mod presets;
 pub mod rate;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 pub mod retry;
 pub mod stats;
 

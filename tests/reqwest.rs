@@ -1,0 +1,152 @@
+//! The reqwest-middleware integration against `pacer-mock` over loopback.
+#![cfg(all(feature = "reqwest", feature = "mock"))]
+
+use std::time::Duration;
+
+use reqwest_middleware::ClientBuilder;
+use tower_pacer::Pacer;
+use tower_pacer::destinations::PolicyTable;
+use tower_pacer::mock::{MockConfig, MockServer, Preset, RetryAfterForm};
+use tower_pacer::policy::{Policy, QuotaSpec};
+use tower_pacer::reqwest::PacerMiddleware;
+
+async fn strict(scale: f64) -> MockServer {
+    MockServer::start(
+        MockConfig::preset(Preset::Strict)
+            .with_time_scale(scale)
+            .with_retry_after(RetryAfterForm::Decimal)
+            .with_port(0),
+    )
+    .await
+    .unwrap()
+}
+
+async fn burst(
+    client: &reqwest_middleware::ClientWithMiddleware,
+    url: &str,
+    key: &str,
+) -> (usize, usize) {
+    let calls: Vec<_> = (0..150)
+        .map(|_| {
+            let (client, url, key) = (client.clone(), url.to_owned(), key.to_owned());
+            tokio::spawn(async move {
+                client
+                    .get(url)
+                    .bearer_auth(key)
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            })
+        })
+        .collect();
+    let (mut ok, mut limited) = (0, 0);
+    for call in calls {
+        match call.await.unwrap().unwrap().as_u16() {
+            200 => ok += 1,
+            429 => limited += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    (ok, limited)
+}
+
+fn strict_policy(scale: f64) -> Policy {
+    let mut policy = Policy::default();
+    policy.quotas = vec![QuotaSpec::window(50, Duration::from_secs_f64(scale))];
+    policy.headroom.margin = Duration::from_millis(20);
+    policy.concurrency = Some(16);
+    policy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_client_is_refused_a_paced_one_is_not() {
+    const SCALE: f64 = 0.2;
+    let server = strict(SCALE).await;
+    let url = format!("{}/contacts", server.url());
+    let plain = ClientBuilder::new(reqwest::Client::new()).build();
+    let (_, refused) = burst(&plain, &url, "plain").await;
+    assert!(
+        refused >= 50,
+        "a burst of 150 against 50 per window: only {refused} 429s"
+    );
+
+    let pacer = Pacer::new(strict_policy(SCALE)).unwrap();
+    let paced = ClientBuilder::new(reqwest::Client::new())
+        .with(PacerMiddleware::new(&pacer))
+        .build();
+    let (ok, refused) = burst(&paced, &url, "paced").await;
+    assert_eq!((ok, refused), (150, 0));
+    assert_eq!(server.stats().keys["paced"].rejected, 0);
+    assert_eq!(pacer.stats().requests, 150);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_and_keyed_posts_are_replayed() {
+    let server = MockServer::start(
+        MockConfig::default()
+            .with_window(1, Duration::from_millis(100))
+            .with_retry_after(RetryAfterForm::Decimal)
+            .with_port(0),
+    )
+    .await
+    .unwrap();
+    let pacer = Pacer::new(Policy::default()).unwrap();
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(PacerMiddleware::new(&pacer))
+        .build();
+    let url = format!("{}/batch", server.url());
+    let body = r#"{"inputs":[{"email":"a@example.com"}]}"#;
+    let post = |key: Option<&str>| {
+        let request = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        match key {
+            Some(key) => request.header("idempotency-key", key),
+            None => request,
+        }
+    };
+    assert_eq!(post(None).send().await.unwrap().status(), 200);
+    // Unkeyed POST: not retried, the 429 comes back.
+    assert_eq!(post(None).send().await.unwrap().status(), 429);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(post(None).send().await.unwrap().status(), 200);
+    // Keyed: waits out Retry-After and replays the same body.
+    let start = std::time::Instant::now();
+    assert_eq!(post(Some("k-1")).send().await.unwrap().status(), 200);
+    assert!(
+        start.elapsed() >= Duration::from_millis(50),
+        "retried after the server's delay"
+    );
+    assert_eq!(server.stats().batch_items, 3);
+    let stats = pacer.stats();
+    assert_eq!(
+        (stats.requests, stats.rate_limited, stats.retries()),
+        (4, 2, 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_host_stacks_keep_apart() {
+    let fast = MockServer::start(MockConfig::default().with_port(0))
+        .await
+        .unwrap();
+    let slow = strict(1.0).await;
+    let table = PolicyTable::new().with_default(strict_policy(1.0));
+    let middleware = PacerMiddleware::per_host_table(table);
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(middleware.clone())
+        .build();
+    let (ok, _) = burst(&client, &format!("{}/x", fast.url()), "k").await;
+    assert_eq!(ok, 150);
+    let fast_host = fast.addr().to_string();
+    let slow_host = slow.addr().to_string();
+    assert_eq!(
+        middleware.pacer(&fast_host).map(|p| p.stats().requests),
+        Some(150)
+    );
+    assert!(
+        middleware.pacer(&slow_host).is_none(),
+        "never used, never created"
+    );
+}
