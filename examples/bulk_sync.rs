@@ -147,15 +147,21 @@ impl Run {
     }
 }
 
-/// Samples the server's counters for `key` every 250 ms into a timeline.
-fn sample(
-    server: Option<&Arc<MockServer>>,
-    key: &'static str,
-) -> Option<tokio::task::JoinHandle<Vec<(f64, f64, f64)>>> {
+type Timeline = Vec<(f64, f64, f64)>;
+
+/// Samples the server's counters for `key` every 250 ms into a timeline,
+/// until the returned sampler is finished.
+struct Sampler {
+    task: tokio::task::JoinHandle<()>,
+    timeline: Arc<std::sync::Mutex<Timeline>>,
+}
+
+fn sample(server: Option<&Arc<MockServer>>, key: String) -> Option<Sampler> {
     let server = Arc::clone(server?);
-    Some(tokio::spawn(async move {
+    let timeline = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = timeline.clone();
+    let task = tokio::spawn(async move {
         let start = Instant::now();
-        let mut timeline = Vec::new();
         let mut last = (0u64, 0u64);
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
@@ -163,19 +169,30 @@ fn sample(
             let stats = server.stats();
             let now = stats
                 .keys
-                .get(key)
+                .get(&key)
                 .map_or((0, 0), |k| (k.accepted + k.rejected, k.rejected));
-            timeline.push((
+            let point = (
                 start.elapsed().as_secs_f64(),
                 (now.0 - last.0) as f64 * 4.0,
                 (now.1 - last.1) as f64 * 4.0,
-            ));
+            );
+            sink.lock().unwrap_or_else(|p| p.into_inner()).push(point);
             last = now;
-            if timeline.len() > 4 * 600 {
-                return timeline;
-            }
         }
-    }))
+    });
+    Some(Sampler { task, timeline })
+}
+
+/// Stops a sampler and takes its timeline (empty without one).
+async fn timeline_of(sampler: Option<Sampler>) -> Timeline {
+    match sampler {
+        Some(sampler) => {
+            sampler.task.abort();
+            let _ = sampler.task.await;
+            std::mem::take(&mut *sampler.timeline.lock().unwrap_or_else(|p| p.into_inner()))
+        }
+        None => Vec::new(),
+    }
 }
 
 fn bar(records: u64, name: &str, quiet: bool) -> ProgressBar {
@@ -201,7 +218,7 @@ async fn naive(
     server: Option<&Arc<MockServer>>,
     quiet: bool,
 ) -> Result<Run, BoxError> {
-    let sampler = sample(server, "naive");
+    let sampler = sample(server, token.to_owned());
     let next = Arc::new(AtomicU64::new(0));
     let [ok, dead, calls, limited, retries] = std::array::from_fn(|_| Arc::new(AtomicU64::new(0)));
     let progress = bar(records, "naive", quiet);
@@ -267,13 +284,7 @@ async fn naive(
         worker.await??;
     }
     progress.finish_with_message("(stopped at the time budget)");
-    let timeline = match sampler {
-        Some(sampler) => {
-            sampler.abort();
-            sampler.await.unwrap_or_default()
-        }
-        None => Vec::new(),
-    };
+    let timeline = timeline_of(sampler).await;
     Ok(Run {
         name: "naive",
         records,
@@ -296,7 +307,7 @@ async fn paced(
     store: Arc<SqliteStore>,
     server: Option<&Arc<MockServer>>,
 ) -> Result<Run, BoxError> {
-    let sampler = sample(server, "pacer");
+    let sampler = sample(server, args.token.clone());
     let mut policy = presets::hubspot(HubSpotTier::Starter).time_scaled(args.time_scale);
     if args.adaptive {
         // Pretend the limit is unknown: let the adaptive rate find it.
@@ -366,13 +377,7 @@ async fn paced(
     progress.finish();
     let report = finished.report;
     let stats = report.stats.unwrap_or_default();
-    let timeline = match sampler {
-        Some(sampler) => {
-            sampler.abort();
-            sampler.await.unwrap_or_default()
-        }
-        None => Vec::new(),
-    };
+    let timeline = timeline_of(sampler).await;
     Ok(Run {
         name: "pacer",
         records: total,

@@ -50,22 +50,9 @@ impl<S, C> AdaptiveRate<S, C> {
     pub fn controller(&self) -> &RateController {
         &self.controller
     }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, consuming the wrapper.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
 }
+
+crate::macros::inner_access!(AdaptiveRate<S, C>);
 
 impl<S: Clone, C> Clone for AdaptiveRate<S, C> {
     fn clone(&self) -> Self {

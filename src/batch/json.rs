@@ -25,6 +25,7 @@ use crate::BoxError;
 pub struct JsonBatch<B> {
     uri: http::Uri,
     headers: http::HeaderMap,
+    idempotent: bool,
     _body: std::marker::PhantomData<fn() -> B>,
 }
 
@@ -33,6 +34,7 @@ impl<B> Clone for JsonBatch<B> {
         Self {
             uri: self.uri.clone(),
             headers: self.headers.clone(),
+            idempotent: self.idempotent,
             _body: std::marker::PhantomData,
         }
     }
@@ -52,8 +54,18 @@ impl<B> JsonBatch<B> {
         Self {
             uri,
             headers: http::HeaderMap::new(),
+            idempotent: false,
             _body: std::marker::PhantomData,
         }
+    }
+
+    /// Give each batch request its own `Idempotency-Key`, for endpoints
+    /// where sending a batch twice does no harm (upserts): the retry layer
+    /// then retries a batch POST after a 429 or a 503, which it otherwise
+    /// must not (RFC 9110: POST is not idempotent).
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
     }
 
     /// Add a header to every batch request (an API key, say).
@@ -83,6 +95,18 @@ where
             .body(Full::new(Bytes::from(body)))?;
         for (name, value) in &self.headers {
             request.headers_mut().append(name, value.clone());
+        }
+        if self.idempotent {
+            static BATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = BATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let started = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let key = format!("batch-{started:x}-{}-{n}", std::process::id());
+            request.headers_mut().insert(
+                crate::retry::IDEMPOTENCY_KEY,
+                http::HeaderValue::try_from(key)?,
+            );
         }
         Ok(request)
     }
