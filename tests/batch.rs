@@ -317,12 +317,23 @@ fn json_batches_can_carry_their_own_idempotency_keys() {
     let codec: JsonBatch<http_body_util::Full<bytes::Bytes>> =
         JsonBatch::new("http://api.test/batch".parse().unwrap()).idempotent();
     let key = |request: &http::Request<http_body_util::Full<bytes::Bytes>>| {
-        request.headers()["idempotency-key"].to_str().unwrap().to_owned()
+        request.headers()["idempotency-key"]
+            .to_str()
+            .unwrap()
+            .to_owned()
     };
     let first = codec.encode(vec![serde_json::json!({"n": 1})]).unwrap();
     let second = codec.encode(vec![serde_json::json!({"n": 2})]).unwrap();
     assert_eq!(first.method(), http::Method::POST);
     assert_ne!(key(&first), key(&second), "each batch has its own key");
-    let plain: JsonBatch<http_body_util::Full<bytes::Bytes>> = JsonBatch::new("http://api.test/batch".parse().unwrap());
-    assert!(plain.encode(vec![]).unwrap().headers().get("idempotency-key").is_none());
+    let plain: JsonBatch<http_body_util::Full<bytes::Bytes>> =
+        JsonBatch::new("http://api.test/batch".parse().unwrap());
+    assert!(
+        plain
+            .encode(vec![])
+            .unwrap()
+            .headers()
+            .get("idempotency-key")
+            .is_none()
+    );
 }

@@ -353,3 +353,34 @@ async fn config_errors_name_the_field() {
     // Nothing changed after the refusals.
     assert_eq!(limiter.quotas(), vec![Quota::per_second(1).unwrap()]);
 }
+
+/// The bucketed window's precision, measured: under a load that always
+/// wants more, a full window's worth is granted every `window + window /
+/// BUCKETS` (plus the 1 ms timer guard), so the long-run rate is at least
+/// BUCKETS/(BUCKETS+1) of the quota — and never more.
+#[tokio::test(start_paused = true)]
+async fn bucketed_window_precision_under_saturation() {
+    let (limit, window) = (10_000u64, secs(10));
+    let limiter = Limiter::new(Quota::window(limit, window).unwrap());
+    let start = Instant::now();
+    // Reserve 100 at a time, always as early as the limiter allows; note
+    // when each window's worth is complete.
+    let mut full_windows = Vec::new();
+    for n in 1..=(limit / 100 * 21) {
+        let r = limiter.reserve(100).unwrap();
+        if n % (limit / 100) == 1 {
+            full_windows.push(r.slot() - start);
+        }
+        r.consume();
+    }
+    let spacing = (full_windows[20] - full_windows[0]) / 20;
+    let precision = window.as_secs_f64() / spacing.as_secs_f64();
+    eprintln!(
+        "bucketed window: a window's worth every {spacing:?}: {:.3} % of the quota",
+        precision * 100.0
+    );
+    assert!(spacing > window, "never more than the quota");
+    let floor =
+        window.as_secs_f64() / (window + window / BUCKETS as u32 + WINDOW_GUARD).as_secs_f64();
+    assert!(precision >= floor - 1e-9, "{precision} < {floor}");
+}
