@@ -53,14 +53,16 @@ async fn burst(
 fn strict_policy(scale: f64) -> Policy {
     let mut policy = Policy::default();
     policy.quotas = vec![QuotaSpec::window(50, Duration::from_secs_f64(scale))];
-    policy.headroom.margin = Duration::from_millis(20);
+    policy.headroom.margin = Duration::from_millis(30);
     policy.concurrency = Some(16);
     policy
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_client_is_refused_a_paced_one_is_not() {
-    const SCALE: f64 = 0.2;
+    // Half-second windows: scheduling delays on a busy machine stay well
+    // inside the margin.
+    const SCALE: f64 = 0.5;
     let server = strict(SCALE).await;
     let url = format!("{}/contacts", server.url());
     let plain = ClientBuilder::new(reqwest::Client::new()).build();
