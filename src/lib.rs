@@ -90,6 +90,9 @@ pub mod rate;
 pub mod reqwest;
 pub mod retry;
 pub mod stats;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub mod tonic;
 
 /// The README's examples, compiled as doctests so they stay correct.
 #[cfg(doctest)]

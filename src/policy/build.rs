@@ -5,7 +5,7 @@ use crate::adaptive::{Aimd, ConcurrencyController, Cubic, RateController};
 use crate::classify::{BoxErrors, HttpClassifier, MinWait};
 use crate::concurrency::ConcurrencyLimiter;
 use crate::rate::{Limiter, Quota};
-use crate::retry::{Backoff, HttpReplay, Jitter, RetryBudget, RetryLayer};
+use crate::retry::{Backoff, HttpReplay, Jitter, RetryBudget, RetryLayer, RetryLayerBuilder};
 
 use super::{JitterSpec, Policy, QuotaSpec, StrategySpec};
 
@@ -239,15 +239,32 @@ impl Policy {
     ///
     /// `retry.…` naming the field.
     pub fn retry_layer(&self, limiter: &Limiter) -> Result<PolicyRetryLayer, ConfigError> {
+        let builder = RetryLayer::builder()
+            .classifier(self.classifier())
+            .replay(HttpReplay::new().retry_unsafe_methods(self.retry.retry_unsafe_methods));
+        self.retry_settings(builder, limiter)?.build()
+    }
+
+    /// `builder` with this policy's retry settings (attempts, backoff,
+    /// delays, a new budget, deadline, seed) and `limiter` to pause; its
+    /// classifier and replay rules are left alone, for stacks over other
+    /// protocols (gRPC).
+    ///
+    /// # Errors
+    ///
+    /// `retry.…` naming the field.
+    pub fn retry_settings<C, R>(
+        &self,
+        builder: RetryLayerBuilder<C, R>,
+        limiter: &Limiter,
+    ) -> Result<RetryLayerBuilder<C, R>, ConfigError> {
         let spec = &self.retry;
         let jitter = match spec.jitter {
             JitterSpec::Full => Jitter::Full,
             JitterSpec::Decorrelated => Jitter::Decorrelated,
             JitterSpec::None => Jitter::None,
         };
-        let mut builder = RetryLayer::builder()
-            .classifier(self.classifier())
-            .replay(HttpReplay::new().retry_unsafe_methods(spec.retry_unsafe_methods))
+        let mut builder = builder
             .max_attempts(spec.max_attempts)
             .backoff(Backoff::new(spec.base, spec.cap, jitter)?)
             .max_retry_after(spec.max_retry_after)
@@ -267,7 +284,7 @@ impl Policy {
         if let Some(seed) = spec.seed {
             builder = builder.seed(seed);
         }
-        builder.build()
+        Ok(builder)
     }
 }
 

@@ -21,6 +21,8 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Requests {}
     impl Sealed for super::Attempts {}
+    impl Sealed for super::GrpcRequests {}
+    impl Sealed for super::GrpcAttempts {}
 }
 
 /// Count requests, once each, and their final outcome (top of a stack).
@@ -58,6 +60,71 @@ impl Level for Attempts {
 
     fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
         stats.answer(response.map(http::Response::status));
+    }
+}
+
+/// [`Requests`] for gRPC: a call whose `grpc-status` (in the headers of a
+/// trailers-only answer) is not `OK` failed, though its HTTP status is 200.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcRequests;
+
+/// [`Attempts`] for gRPC: `RESOURCE_EXHAUSTED` counts as a 429 and
+/// `UNAVAILABLE` as a 503, the rest through the usual gRPC-to-HTTP table
+/// (see [`grpc_http_status`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcAttempts;
+
+impl Level for GrpcRequests {
+    fn started(stats: &Stats) {
+        stats.request();
+    }
+
+    fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
+        let status = response.map(grpc_http_status);
+        let attempts = response
+            .and_then(|r| r.extensions().get::<crate::retry::Attempts>())
+            .map(|a| a.0);
+        stats.request_ended(
+            status.is_some_and(|s| !s.is_client_error() && !s.is_server_error()),
+            attempts,
+        );
+    }
+}
+
+impl Level for GrpcAttempts {
+    fn started(stats: &Stats) {
+        stats.attempt();
+    }
+
+    fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
+        stats.answer(response.map(grpc_http_status));
+    }
+}
+
+/// The HTTP status a gRPC answer stands for: its `grpc-status` header, if
+/// any, mapped as gRPC gateways map it (`RESOURCE_EXHAUSTED` → 429,
+/// `UNAVAILABLE` → 503, `NOT_FOUND` → 404…; an unknown code → 500); else
+/// the HTTP status itself. A status sent later in the trailers is not seen:
+/// the call had already started to answer.
+pub fn grpc_http_status<B>(response: &http::Response<B>) -> http::StatusCode {
+    use http::StatusCode as S;
+    let Some(value) = response.headers().get(&crate::headers::names::GRPC_STATUS) else {
+        return response.status();
+    };
+    match crate::headers::parse_count(value.as_bytes()) {
+        Some(0) => response.status(),
+        Some(1) => S::from_u16(499).unwrap_or(S::BAD_REQUEST), // CANCELLED
+        Some(3 | 9 | 11) => S::BAD_REQUEST, // INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE
+        Some(4) => S::GATEWAY_TIMEOUT,      // DEADLINE_EXCEEDED
+        Some(5) => S::NOT_FOUND,
+        Some(6 | 10) => S::CONFLICT, // ALREADY_EXISTS, ABORTED
+        Some(7) => S::FORBIDDEN,     // PERMISSION_DENIED
+        Some(8) => S::TOO_MANY_REQUESTS,
+        Some(12) => S::NOT_IMPLEMENTED,
+        Some(14) => S::SERVICE_UNAVAILABLE,
+        Some(16) => S::UNAUTHORIZED,
+        // UNKNOWN, INTERNAL, DATA_LOSS, and anything unreadable.
+        _ => S::INTERNAL_SERVER_ERROR,
     }
 }
 

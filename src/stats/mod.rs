@@ -39,6 +39,6 @@ pub mod metrics;
 
 pub use counters::{Stats, StatsSnapshot};
 pub use layer::{
-    Attempts, Level, Record, RecordAttempts, RecordAttemptsLayer, RecordLayer, RecordRequests,
-    RecordRequestsLayer, Requests, ResponseFuture,
+    Attempts, GrpcAttempts, GrpcRequests, Level, Record, RecordAttempts, RecordAttemptsLayer,
+    RecordLayer, RecordRequests, RecordRequestsLayer, Requests, ResponseFuture, grpc_http_status,
 };
