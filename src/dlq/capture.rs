@@ -38,7 +38,7 @@ impl Snapshot {
             .collect();
         Self {
             method: request.method().as_str().to_owned(),
-            uri: request.uri().to_string(),
+            uri: redaction.uri(request.uri()),
             headers,
             body: body_bytes(request.body()).unwrap_or_default(),
         }

@@ -9,6 +9,9 @@ use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, SET_COOKIE};
 /// `Set-Cookie` and `X-Api-Key`: a dead-letter file must not become a
 /// credential leak. Their values are replaced by [`REDACTED`]; the replay
 /// service puts credentials back (an auth layer), they are never stored.
+/// Keys travel in URLs too: the query parameters `access_token`, `api_key`,
+/// `apikey`, `hapikey` (HubSpot's legacy key), `client_secret` and `token`
+/// are redacted in the stored URI the same way.
 ///
 /// ```
 /// use tower_pacer::dlq::Redaction;
@@ -20,6 +23,8 @@ use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, SET_COOKIE};
 #[derive(Debug, Clone)]
 pub struct Redaction {
     names: Vec<HeaderName>,
+    /// Query parameters (lower case) whose values are hidden in the URI.
+    params: Vec<String>,
 }
 
 /// What a redacted header's value becomes.
@@ -35,6 +40,16 @@ impl Default for Redaction {
                 SET_COOKIE,
                 HeaderName::from_static("x-api-key"),
             ],
+            params: [
+                "access_token",
+                "api_key",
+                "apikey",
+                "hapikey",
+                "client_secret",
+                "token",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -48,8 +63,33 @@ impl Redaction {
         self
     }
 
+    /// Also hide the query parameter `name` (case-insensitive).
+    pub fn with_query_param(mut self, name: &str) -> Self {
+        self.params.push(name.to_ascii_lowercase());
+        self
+    }
+
     /// True if `name`'s value is kept out of dead letters.
     pub fn hides(&self, name: &HeaderName) -> bool {
         self.names.contains(name)
+    }
+
+    /// `uri` with the values of hidden query parameters replaced by
+    /// [`REDACTED`].
+    pub fn uri(&self, uri: &http::Uri) -> String {
+        let text = uri.to_string();
+        let Some((head, query)) = text.split_once('?') else {
+            return text;
+        };
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if self.params.contains(&name.to_ascii_lowercase()) => {
+                    format!("{name}={REDACTED}")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        format!("{head}?{}", pairs.join("&"))
     }
 }
