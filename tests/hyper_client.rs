@@ -18,6 +18,11 @@ use tower_pacer::policy::{Policy, QuotaSpec};
 use tower_pacer::retry::Attempts;
 use tower_pacer::{BoxError, Pacer};
 
+/// The timing-sensitive tests of this file run one at a time: the server
+/// counts arrival times, and tests running side by side on a small machine
+/// delay each other's arrivals.
+static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 type Body = Either<Full<Bytes>, BoxBody<Bytes, BoxError>>;
 
 fn hyper() -> Client<HttpConnector, Body> {
@@ -68,6 +73,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bare_client_is_refused_the_paced_one_never_is() {
+    let _serial = TIMING.lock().await;
     // Half-second windows: wide enough that a busy CI machine's scheduling
     // delays stay well inside the margin.
     const SCALE: f64 = 0.5;
@@ -99,6 +105,7 @@ async fn the_bare_client_is_refused_the_paced_one_never_is() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffered_bodies_are_retried_streaming_ones_go_once() {
+    let _serial = TIMING.lock().await;
     // One call per 100 ms, and a server that says so.
     let server = MockServer::start(
         MockConfig::default()

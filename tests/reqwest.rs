@@ -10,6 +10,11 @@ use tower_pacer::mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use tower_pacer::policy::{Policy, QuotaSpec};
 use tower_pacer::reqwest::PacerMiddleware;
 
+/// The timing-sensitive tests of this file run one at a time: the server
+/// counts arrival times, and tests running side by side on a small machine
+/// delay each other's arrivals.
+static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn strict(scale: f64) -> MockServer {
     MockServer::start(
         MockConfig::preset(Preset::Strict)
@@ -60,6 +65,7 @@ fn strict_policy(scale: f64) -> Policy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_client_is_refused_a_paced_one_is_not() {
+    let _serial = TIMING.lock().await;
     // Half-second windows: scheduling delays on a busy machine stay well
     // inside the margin.
     const SCALE: f64 = 0.5;
@@ -84,6 +90,7 @@ async fn a_plain_client_is_refused_a_paced_one_is_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_is_honoured_and_keyed_posts_are_replayed() {
+    let _serial = TIMING.lock().await;
     let server = MockServer::start(
         MockConfig::default()
             .with_window(1, Duration::from_millis(100))
@@ -130,6 +137,7 @@ async fn retry_after_is_honoured_and_keyed_posts_are_replayed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_host_stacks_keep_apart() {
+    let _serial = TIMING.lock().await;
     let fast = MockServer::start(MockConfig::default().with_port(0))
         .await
         .unwrap();
