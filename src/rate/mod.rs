@@ -47,6 +47,9 @@ mod gcra;
 mod layer;
 mod limiter;
 mod quota;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 mod service;
 mod window;
 
@@ -56,5 +59,7 @@ pub use error::RateError;
 pub use layer::RateLimitLayer;
 pub use limiter::{BandSnapshot, Headroom, Limiter, LimiterBuilder, LimiterSnapshot, Reservation};
 pub use quota::{MAX_PERIOD, Quota, QuotaKind};
+#[cfg(feature = "redis")]
+pub use self::redis::{Fallback, RedisLimiter, RedisLimiterBuilder};
 pub use service::RateLimit;
 pub use window::{BUCKETS, EXACT_LIMIT, WINDOW_GUARD};
