@@ -183,7 +183,11 @@ async fn a_pause_seen_by_one_process_holds_the_other() {
 #[tokio::test]
 async fn the_layer_paces_through_redis() {
     let key = unique_key("layer");
-    let (a, b) = pair(&key, &[Quota::window(5, Duration::from_millis(300)).unwrap()]).await;
+    let (a, b) = pair(
+        &key,
+        &[Quota::window(5, Duration::from_millis(300)).unwrap()],
+    )
+    .await;
     let calls = Arc::new(AtomicUsize::new(0));
     let make = |limiter: Limiter| {
         let calls = calls.clone();
@@ -279,7 +283,10 @@ async fn unreachable_redis_falls_back_to_a_local_share() {
         limiter.acquire(1).await.unwrap();
     }
     let error = limiter.acquire(1).await.unwrap_err();
-    assert!(matches!(error, RateError::QuotaExhausted { .. }), "{error:?}");
+    assert!(
+        matches!(error, RateError::QuotaExhausted { .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -303,7 +310,11 @@ async fn a_silent_redis_never_holds_a_caller_past_the_timeout() {
         let start = Instant::now();
         let error = limiter.acquire(1).await.unwrap_err();
         assert!(matches!(error, RateError::Unavailable { .. }), "{error:?}");
-        assert!(start.elapsed() < Duration::from_millis(300), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            start.elapsed()
+        );
     }
     held.abort();
 }
@@ -345,7 +356,10 @@ async fn a_killed_connection_reconnects_by_itself() {
         .await
         .unwrap();
     let mut killed = 0;
-    for line in clients.lines().filter(|l| l.contains(&format!(" db={DB} "))) {
+    for line in clients
+        .lines()
+        .filter(|l| l.contains(&format!(" db={DB} ")))
+    {
         let Some(id) = line.split(' ').find_map(|f| f.strip_prefix("id=")) else {
             continue;
         };
@@ -374,5 +388,8 @@ async fn a_killed_connection_reconnects_by_itself() {
     for _ in 0..10 {
         limiter.acquire(1).await.unwrap();
     }
-    eprintln!("reconnected after {failures} refused calls, {:?}", start.elapsed());
+    eprintln!(
+        "reconnected after {failures} refused calls, {:?}",
+        start.elapsed()
+    );
 }

@@ -53,13 +53,13 @@ pub mod redis;
 mod service;
 mod window;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{Fallback, RedisLimiter, RedisLimiterBuilder};
 pub use clock::LimiterClock;
 pub use cost::{Cost, UnitCost};
 pub use error::RateError;
 pub use layer::RateLimitLayer;
 pub use limiter::{BandSnapshot, Headroom, Limiter, LimiterBuilder, LimiterSnapshot, Reservation};
 pub use quota::{MAX_PERIOD, Quota, QuotaKind};
-#[cfg(feature = "redis")]
-pub use self::redis::{Fallback, RedisLimiter, RedisLimiterBuilder};
 pub use service::RateLimit;
 pub use window::{BUCKETS, EXACT_LIMIT, WINDOW_GUARD};

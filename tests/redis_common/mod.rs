@@ -45,7 +45,9 @@ pub async fn connection_to(url: &str) -> redis::aio::MultiplexedConnection {
     let attempt = async {
         let client = redis::Client::open(url)?;
         let mut connection = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut connection).await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await?;
         Ok::<_, redis::RedisError>(connection)
     };
     match tokio::time::timeout(Duration::from_secs(5), attempt).await {

@@ -84,6 +84,8 @@
 mod remote;
 mod reserve;
 mod script;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use self::remote::RedisCore;
 pub(crate) use self::reserve::{pause, reserve, sync_refusal};

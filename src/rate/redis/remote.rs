@@ -8,13 +8,12 @@ use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::script::{self, Ask, Keys, RemoteBand, Reply};
 use crate::ConfigError;
 use crate::rate::{Headroom, Limiter, Quota};
+use crate::redis_connection::RedisConnection;
 
 /// The figures a [`RedisCore`] is made from.
 #[derive(Debug)]
@@ -29,14 +28,11 @@ pub(super) struct CoreSettings {
 
 /// A limiter's bands, kept in Redis under one destination key.
 pub(crate) struct RedisCore {
-    client: redis::Client,
-    /// Connected on first use; the manager then reconnects by itself.
-    connection: OnceCell<ConnectionManager>,
+    connection: RedisConnection,
     key: String,
     keys: Keys,
     /// Band figures, sent with every call (so `set_quota` is local).
     bands: RwLock<Vec<RemoteBand>>,
-    timeout: Duration,
     retry_after: Duration,
     /// After a failure, Redis is not asked again before this: callers do
     /// not each wait for a timeout while it is down.
@@ -74,12 +70,10 @@ impl RedisCore {
             .map(|quota| RemoteBand::new(quota, headroom))
             .collect();
         Ok(Self {
-            client: settings.client,
-            connection: OnceCell::new(),
+            connection: RedisConnection::new(settings.client, settings.timeout),
             keys: Keys::new(&settings.key, &bands),
             key: settings.key,
             bands: RwLock::new(bands),
-            timeout: settings.timeout,
             retry_after: settings.retry_after,
             down_until: Mutex::new(None),
             fallback: settings.fallback,
@@ -176,15 +170,12 @@ impl RedisCore {
                 ));
             }
         }
-        let attempt = async {
-            let mut connection = self.connection().await?;
-            invocation.invoke_async::<T>(&mut connection).await
-        };
-        let result = match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(format!("Redis: {error}")),
-            Err(_) => Err(format!("Redis did not answer within {:?}", self.timeout)),
-        };
+        let result = self
+            .connection
+            .run(
+                |mut connection| async move { invocation.invoke_async::<T>(&mut connection).await },
+            )
+            .await;
         let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
         match &result {
             Ok(_) => {
@@ -213,18 +204,22 @@ impl RedisCore {
     /// between the clocks: the smallest gap seen between a reply's arrival
     /// and its Redis time (the trip back of an unbatched reply), which is
     /// never smaller than the true offset, so no slot is early either.
-    pub(super) fn local_instant(&self, received: Instant, redis_now: i64, redis_at: i64) -> Instant {
+    pub(super) fn local_instant(
+        &self,
+        received: Instant,
+        redis_now: i64,
+        redis_at: i64,
+    ) -> Instant {
         let mut offset = self.offset.lock().unwrap_or_else(|p| p.into_inner());
         let epoch = offset.map_or(received, |o| o.epoch);
-        let observed = received.duration_since(epoch).as_nanos() as i128
-            - i128::from(redis_now) * 1000;
+        let observed =
+            received.duration_since(epoch).as_nanos() as i128 - i128::from(redis_now) * 1000;
         let nanos = match *offset {
             None => observed,
             // The gap may grow (clock drift), but only so fast.
             Some(o) => observed.min(
                 o.nanos
-                    + received.duration_since(o.seen_at).as_nanos() as i128
-                        * OFFSET_CREEP_PER_SEC
+                    + received.duration_since(o.seen_at).as_nanos() as i128 * OFFSET_CREEP_PER_SEC
                         / 1_000_000_000,
             ),
         };
@@ -243,20 +238,6 @@ impl RedisCore {
     fn down_until(&self) -> Option<Instant> {
         *self.down_until.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.timeout)
-            .set_response_timeout(self.timeout)
-            // Reconnect quickly and give up soon: the caller has a timeout
-            // and a fallback, and the next call tries again.
-            .set_number_of_retries(1)
-            .set_max_delay(100);
-        self.connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
-            .await
-            .cloned()
-    }
 }
 
 impl fmt::Debug for RedisCore {
@@ -264,7 +245,7 @@ impl fmt::Debug for RedisCore {
         f.debug_struct("RedisCore")
             .field("key", &self.key)
             .field("bands", &self.bands())
-            .field("timeout", &self.timeout)
+            .field("connection", &self.connection)
             .field("fallback", &self.fallback.is_some())
             .finish_non_exhaustive()
     }

@@ -37,9 +37,9 @@ pub(crate) async fn reserve(limiter: Limiter, cost: u64) -> Result<Reservation, 
     }
     let max_wait = limiter.max_wait();
     // This process's own pause counts even before Redis has it.
-    let extra_wait = limiter
-        .paused_until()
-        .map_or(Duration::ZERO, |until| until.saturating_duration_since(Instant::now()));
+    let extra_wait = limiter.paused_until().map_or(Duration::ZERO, |until| {
+        until.saturating_duration_since(Instant::now())
+    });
     let reply = match core.reserve(cost, max_wait, extra_wait).await {
         Ok(reply) => reply,
         Err(reason) => return fall_back(&limiter, cost, reason),
@@ -47,7 +47,9 @@ pub(crate) async fn reserve(limiter: Limiter, cost: u64) -> Result<Reservation, 
     let now = Instant::now();
     match reply {
         Reply::Granted {
-            slot, now: redis_now, ..
+            slot,
+            now: redis_now,
+            ..
         } => Ok(limiter.remote_grant(core.local_instant(now, redis_now, slot))),
         Reply::TooFar { wait } => {
             limiter.record_refusal();

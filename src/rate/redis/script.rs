@@ -130,10 +130,7 @@ impl Keys {
 
     fn invocation(&self) -> ScriptInvocation<'static> {
         let mut invocation = SCRIPT.prepare_invoke();
-        invocation
-            .key(&self.slot)
-            .key(&self.pause)
-            .key(&self.ramp);
+        invocation.key(&self.slot).key(&self.pause).key(&self.ramp);
         for key in &self.bands {
             invocation.key(key);
         }
@@ -165,7 +162,11 @@ pub(super) struct Ask<'a> {
 }
 
 /// The script call that reserves `ask` in every band.
-pub(super) fn reserve(keys: &Keys, bands: &[RemoteBand], ask: Ask<'_>) -> ScriptInvocation<'static> {
+pub(super) fn reserve(
+    keys: &Keys,
+    bands: &[RemoteBand],
+    ask: Ask<'_>,
+) -> ScriptInvocation<'static> {
     let mut invocation = keys.invocation();
     invocation
         .arg("reserve")
@@ -180,7 +181,11 @@ pub(super) fn reserve(keys: &Keys, bands: &[RemoteBand], ask: Ask<'_>) -> Script
 }
 
 /// The script call that pauses every process for `length`.
-pub(super) fn pause(keys: &Keys, bands: &[RemoteBand], length: Duration) -> ScriptInvocation<'static> {
+pub(super) fn pause(
+    keys: &Keys,
+    bands: &[RemoteBand],
+    length: Duration,
+) -> ScriptInvocation<'static> {
     let mut invocation = keys.invocation();
     invocation
         .arg("pause")
