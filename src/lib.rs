@@ -66,6 +66,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 mod error;
 mod macros;
+#[cfg(feature = "redis")]
+mod redis_connection;
 pub use error::{ConfigError, ParseError};
 pub use pacer::Pacer;
 

@@ -427,3 +427,104 @@ fn kill_test_writer() {
         }
     });
 }
+
+#[cfg(feature = "redis")]
+mod redis_common;
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_store_leases_acks_and_releases_across_processes() {
+    use tower_pacer::dlq::RedisStore;
+    redis_common::connection().await; // fails clearly without Redis
+    let name = redis_common::unique_key("dlq");
+    let store = RedisStore::open(&redis_common::url(), &name).unwrap();
+    exercise_leases(&store, async |d| tokio::time::sleep(d).await).await;
+
+    // A second process sees the same letters; a lease holds for both.
+    let other = RedisStore::open(&redis_common::url(), &name).unwrap();
+    assert_eq!(other.len().await.unwrap(), 2);
+    // Both are still leased by the last lease above: give them back.
+    for letter in other.peek(10).await.unwrap() {
+        assert!(
+            other
+                .release(&letter.id, FailedAgain::now("503"))
+                .await
+                .unwrap()
+        );
+    }
+    let mine = store.lease(1, Duration::from_secs(5)).await.unwrap();
+    let theirs = other.lease(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!((mine.len(), theirs.len()), (1, 1));
+    assert_ne!(mine[0].id, theirs[0].id);
+    for letter in mine.iter().chain(&theirs) {
+        assert!(other.ack(&letter.id).await.unwrap());
+    }
+    assert!(store.is_empty().await.unwrap());
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_store_keeps_every_field_and_redacts() {
+    use tower_pacer::dlq::{FailureKind, RedisStore};
+    redis_common::connection().await;
+    let store = Arc::new(
+        RedisStore::open(&redis_common::url(), &redis_common::unique_key("fields")).unwrap(),
+    );
+    let mut letter = DeadLetter::new("crm", "POST", "https://crm.test/x?y=1");
+    letter.headers = vec![("x-bin".into(), Bytes::from_static(b"\x00\xff:"))];
+    letter.body = Bytes::from_static(b"\x00binary:\xfe body");
+    letter.kind = FailureKind::RetriesExhausted;
+    letter.message = "HTTP 503: a:b:c".into();
+    letter.attempts = 4;
+    let id = store.put(letter.clone()).await.unwrap();
+    let stored = store.peek(10).await.unwrap().remove(0);
+    letter.id = id;
+    // Times are kept to the millisecond.
+    let ms =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    assert_eq!(ms(stored.first_attempt), ms(letter.first_attempt));
+    assert_eq!(ms(stored.last_attempt), ms(letter.last_attempt));
+    letter.first_attempt = stored.first_attempt;
+    letter.last_attempt = stored.last_attempt;
+    assert_eq!(stored, letter);
+
+    // Through the layer, credentials are redacted before Redis sees them.
+    let client = ServiceBuilder::new()
+        .layer(DeadLetterLayer::new(store.clone(), "crm"))
+        .service(status_api(422));
+    client
+        .oneshot(post(r#"{"email":"x@example.com"}"#))
+        .await
+        .unwrap();
+    let letters = store.peek(10).await.unwrap();
+    assert_eq!(letters.len(), 2);
+    for letter in &letters {
+        for (_, value) in &letter.headers {
+            let text = String::from_utf8_lossy(value);
+            assert!(!text.contains("top-secret-token") && !text.contains("key-123"));
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn an_unreachable_redis_store_fails_fast_with_an_error() {
+    use tower_pacer::dlq::RedisStore;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = RedisStore::with_timeout(
+        &format!("redis://127.0.0.1:{port}"),
+        "nowhere",
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    assert!(store.put(DeadLetter::new("crm", "GET", "/")).await.is_err());
+    assert!(store.len().await.is_err());
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(RedisStore::open("http://nope", "x").is_err());
+    assert!(RedisStore::open(&redis_common::url(), "a{b}").is_err());
+}

@@ -287,3 +287,99 @@ fn time_scaling_shrinks_windows_only() {
     let unchanged = presets::hubspot(HubSpotTier::Starter).time_scaled(f64::NAN);
     assert_eq!(unchanged, presets::hubspot(HubSpotTier::Starter));
 }
+
+#[test]
+fn a_redis_backend_reads_and_round_trips() {
+    use tower_pacer::policy::{BackendSpec, FallbackSpec};
+    let policy: Policy = toml::from_str(
+        r#"
+        name = "hubspot"
+        quotas = [{ limit = 100, window = "10s" }]
+        [backend]
+        type = "redis"
+        url = "redis://127.0.0.1:6379"
+        key = "portal-42"
+        fallback = { type = "local", share = 0.25 }
+        timeout = "250ms"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        policy.backend,
+        BackendSpec::Redis {
+            url: "redis://127.0.0.1:6379".into(),
+            key: "portal-42".into(),
+            fallback: FallbackSpec::Local { share: 0.25 },
+            timeout: Some(Duration::from_millis(250)),
+        }
+    );
+    let again: Policy = toml::from_str(&toml::to_string(&policy).unwrap()).unwrap();
+    assert_eq!(again, policy);
+    // The default is local, and fail-closed is the default fallback.
+    assert_eq!(Policy::default().backend, BackendSpec::Local);
+    let closed: Policy =
+        toml::from_str("[backend]\ntype = \"redis\"\nurl = \"redis://127.0.0.1\"\nkey = \"k\"")
+            .unwrap();
+    assert!(matches!(
+        closed.backend,
+        BackendSpec::Redis {
+            fallback: FallbackSpec::FailClosed,
+            ..
+        }
+    ));
+    assert!(toml::from_str::<Policy>("[backend]\ntype = \"etcd\"").is_err());
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_redis_backend_names_its_invalid_fields() {
+    use tower_pacer::policy::{BackendSpec, FallbackSpec};
+    let base = || {
+        let mut policy = Policy::default();
+        policy.quotas = vec![QuotaSpec::window(100, Duration::from_secs(10))];
+        policy
+    };
+    let mut ok = base();
+    ok.backend = BackendSpec::redis("redis://127.0.0.1:6379", "portal");
+    ok.validate().unwrap();
+    let error = |backend: BackendSpec| {
+        let mut policy = base();
+        policy.backend = backend;
+        policy.validate().unwrap_err().field().to_owned()
+    };
+    assert_eq!(error(BackendSpec::redis("http://x", "k")), "backend.url");
+    assert_eq!(error(BackendSpec::redis("redis://h", "")), "backend.key");
+    assert_eq!(
+        error(BackendSpec::redis("redis://h", "a{b}")),
+        "backend.key"
+    );
+    let BackendSpec::Redis { url, key, .. } = BackendSpec::redis("redis://h", "k") else {
+        unreachable!()
+    };
+    assert_eq!(
+        error(BackendSpec::Redis {
+            url: url.clone(),
+            key: key.clone(),
+            fallback: FallbackSpec::Local { share: 1.5 },
+            timeout: None,
+        }),
+        "backend.fallback.share"
+    );
+    assert_eq!(
+        error(BackendSpec::Redis {
+            url,
+            key,
+            fallback: FallbackSpec::FailClosed,
+            timeout: Some(Duration::ZERO),
+        }),
+        "backend.timeout"
+    );
+}
+
+#[cfg(not(feature = "redis"))]
+#[test]
+fn a_redis_backend_needs_the_feature() {
+    let mut policy = Policy::default();
+    policy.backend = tower_pacer::policy::BackendSpec::redis("redis://h", "k");
+    assert_eq!(policy.validate().unwrap_err().field(), "backend");
+}

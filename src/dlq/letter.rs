@@ -104,7 +104,7 @@ impl DeadLetter {
     }
 }
 
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 /// Milliseconds since the Unix epoch (0 before it).
 pub(crate) fn unix_millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -112,7 +112,7 @@ pub(crate) fn unix_millis(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 /// The instant `millis` after the Unix epoch (the epoch if negative).
 pub(crate) fn from_unix_millis(millis: i64) -> SystemTime {
     UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(millis).unwrap_or(0))
@@ -130,32 +130,51 @@ pub(crate) fn new_id() -> String {
     format!("{nanos:032x}-{:08x}-{n:08x}", std::process::id())
 }
 
-#[cfg(feature = "sqlite")]
-/// Headers as one blob: for each, the name's and the value's lengths (u32,
-/// big-endian) and bytes.
-pub(crate) fn encode_headers(headers: &[(String, Bytes)]) -> Vec<u8> {
+#[cfg(any(feature = "sqlite", feature = "redis"))]
+/// Byte strings as one blob: for each, its length (u32, big-endian) and
+/// its bytes.
+pub(crate) fn encode_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut out = Vec::new();
-    for (name, value) in headers {
-        for part in [name.as_bytes(), value.as_ref()] {
-            out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
-            out.extend_from_slice(part);
-        }
+    for part in parts {
+        out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(part);
     }
     out
 }
 
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "redis"))]
+/// The parts of [`encode_parts`]; a damaged blob yields what could be read.
+pub(crate) fn decode_parts(mut blob: &[u8]) -> Vec<Vec<u8>> {
+    let mut parts = Vec::new();
+    while let Some((len, rest)) = blob.split_first_chunk::<4>() {
+        let Some(part) = usize::try_from(u32::from_be_bytes(*len))
+            .ok()
+            .and_then(|len| Some((rest.get(..len)?, rest.get(len..)?)))
+        else {
+            break;
+        };
+        parts.push(part.0.to_vec());
+        blob = part.1;
+    }
+    parts
+}
+
+#[cfg(any(feature = "sqlite", feature = "redis"))]
+/// Headers as one blob: each name, then its value (see [`encode_parts`]).
+pub(crate) fn encode_headers(headers: &[(String, Bytes)]) -> Vec<u8> {
+    encode_parts(
+        headers
+            .iter()
+            .flat_map(|(name, value)| [name.as_bytes(), value.as_ref()]),
+    )
+}
+
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 /// The headers of [`encode_headers`]; a damaged blob yields what could be read.
-pub(crate) fn decode_headers(mut blob: &[u8]) -> Vec<(String, Bytes)> {
-    let take = |blob: &mut &[u8]| -> Option<Vec<u8>> {
-        let (len, rest) = blob.split_first_chunk::<4>()?;
-        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
-        let part = rest.get(..len)?.to_vec();
-        *blob = rest.get(len..)?;
-        Some(part)
-    };
+pub(crate) fn decode_headers(blob: &[u8]) -> Vec<(String, Bytes)> {
+    let mut parts = decode_parts(blob).into_iter();
     let mut headers = Vec::new();
-    while let (Some(name), Some(value)) = (take(&mut blob), take(&mut blob)) {
+    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
         headers.push((
             String::from_utf8_lossy(&name).into_owned(),
             Bytes::from(value),

@@ -10,8 +10,9 @@
 //! credential leak. A [`Replayer`] later drains the store through a
 //! (paced) service and deletes a letter only after its replay succeeded.
 //!
-//! Stores: [`MemoryStore`], and `SqliteStore` (feature `sqlite`), the
-//! embedded default, durable before the caller sees the failure.
+//! Stores: [`MemoryStore`], `SqliteStore` (feature `sqlite`), the
+//! embedded default, durable before the caller sees the failure, and
+//! `RedisStore` (feature `redis`), one store for a fleet of processes.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -46,6 +47,9 @@ mod layer;
 mod letter;
 mod memory;
 mod redact;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis;
 mod replay;
 mod service;
 #[cfg(feature = "sqlite")]
@@ -53,6 +57,8 @@ mod service;
 mod sqlite;
 mod store;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{DEFAULT_STORE_TIMEOUT, RedisStore};
 pub use layer::DeadLetterLayer;
 pub use letter::{DeadLetter, FailureKind};
 pub use memory::MemoryStore;

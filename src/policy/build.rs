@@ -7,7 +7,7 @@ use crate::concurrency::ConcurrencyLimiter;
 use crate::rate::{Limiter, Quota};
 use crate::retry::{Backoff, HttpReplay, Jitter, RetryBudget, RetryLayer, RetryLayerBuilder};
 
-use super::{JitterSpec, Policy, QuotaSpec, StrategySpec};
+use super::{BackendSpec, JitterSpec, Policy, QuotaSpec, StrategySpec};
 
 /// The classifier a [`Policy`] configures: HTTP rules over the stack's
 /// boxed errors, with the policy's floor under rate-limited waits.
@@ -90,11 +90,17 @@ impl Policy {
 
     /// A new limiter for this policy's quotas, headroom and `max_wait`. A
     /// policy without quotas gets [`Limiter::unlimited`] (the cooldown gate
-    /// only).
+    /// only). With `backend` Redis (feature `redis`), the limiter shares
+    /// its quotas and cooldown with every process using the same Redis key
+    /// (see [`RedisLimiter`](crate::rate::RedisLimiter)); it connects on
+    /// its first reservation.
     ///
     /// # Errors
     ///
-    /// As [`quotas`](Self::quotas), and `headroom.fraction`.
+    /// As [`quotas`](Self::quotas), and `headroom.fraction`; for a Redis
+    /// backend `backend.url`, `backend.key`, `backend.timeout`,
+    /// `backend.fallback.share`, or `backend` itself without the `redis`
+    /// feature.
     pub fn limiter(&self) -> Result<Limiter, ConfigError> {
         let quotas = self.quotas()?;
         let mut builder = Limiter::builder()
@@ -111,11 +117,62 @@ impl Policy {
             .map(|_| Quota::per_second(1))
             .transpose()?;
         let all: Vec<Quota> = quotas.into_iter().chain(adaptive_band).collect();
+        if let BackendSpec::Redis { .. } = &self.backend {
+            return self.redis_limiter(all);
+        }
         if all.is_empty() {
             builder.build_unlimited()
         } else {
             all.into_iter().fold(builder, |b, q| b.quota(q)).build()
         }
+    }
+
+    /// The limiter of a `backend = redis` policy (it connects on first use).
+    #[cfg(feature = "redis")]
+    fn redis_limiter(&self, quotas: Vec<Quota>) -> Result<Limiter, ConfigError> {
+        use super::FallbackSpec;
+        use crate::rate::{Fallback, RedisLimiter};
+        let BackendSpec::Redis {
+            url,
+            key,
+            fallback,
+            timeout,
+        } = &self.backend
+        else {
+            return Err(ConfigError::new("backend", "is not redis"));
+        };
+        let mut builder = RedisLimiter::builder(url.clone(), key.clone())
+            .name(self.name.clone())
+            .headroom(self.headroom.fraction)
+            .margin(self.headroom.margin)
+            .fallback(match *fallback {
+                FallbackSpec::FailClosed => Fallback::FailClosed,
+                FallbackSpec::Local { share } => Fallback::Local { share },
+            });
+        if let Some(max_wait) = self.max_wait {
+            builder = builder.max_wait(max_wait);
+        }
+        if let Some(timeout) = *timeout {
+            builder = builder.timeout(timeout);
+        }
+        quotas
+            .into_iter()
+            .fold(builder, |b, q| b.quota(q))
+            .build()
+            .map_err(|e| {
+                ["url", "key", "timeout", "fallback"]
+                    .iter()
+                    .fold(e, |e, field| e.renamed(field, &format!("backend.{field}")))
+            })
+    }
+
+    /// Without the `redis` feature, a Redis backend cannot be built.
+    #[cfg(not(feature = "redis"))]
+    fn redis_limiter(&self, _quotas: Vec<Quota>) -> Result<Limiter, ConfigError> {
+        Err(ConfigError::new(
+            "backend",
+            "a redis backend needs tower-pacer's `redis` feature",
+        ))
     }
 
     /// A new adaptive rate controller driving `limiter`'s last band, if the

@@ -71,6 +71,6 @@ mod spec;
 
 pub use build::{PolicyClassifier, PolicyRetryLayer};
 pub use spec::{
-    AdaptiveConcurrencySpec, AdaptiveRateSpec, BatchSpec, BudgetSpec, ClassifySpec, HeadroomSpec,
-    JitterSpec, Policy, QuotaSpec, RetrySpec, StrategySpec,
+    AdaptiveConcurrencySpec, AdaptiveRateSpec, BackendSpec, BatchSpec, BudgetSpec, ClassifySpec,
+    FallbackSpec, HeadroomSpec, JitterSpec, Policy, QuotaSpec, RetrySpec, StrategySpec,
 };

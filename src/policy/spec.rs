@@ -45,6 +45,9 @@ pub struct Policy {
     /// An adaptive concurrency cap, in place of `concurrency`
     /// (`[adaptive_concurrency]`); see [`crate::adaptive`].
     pub adaptive_concurrency: Option<AdaptiveConcurrencySpec>,
+    /// Where the quotas are counted: in this process (the default), or in
+    /// Redis, shared by every process using the same key (`[backend]`).
+    pub backend: BackendSpec,
 }
 
 impl Default for Policy {
@@ -60,6 +63,7 @@ impl Default for Policy {
             batch: None,
             adaptive_rate: None,
             adaptive_concurrency: None,
+            backend: BackendSpec::Local,
         }
     }
 }
@@ -357,4 +361,79 @@ impl Default for AdaptiveConcurrencySpec {
             max: 200,
         }
     }
+}
+
+/// Where a policy's quotas are counted.
+///
+/// In TOML, the default is `backend = { type = "local" }`; a quota shared
+/// by several processes through Redis (feature `redis`; see
+/// [`RedisLimiter`](crate::rate::RedisLimiter)):
+///
+/// ```toml
+/// [backend]
+/// type = "redis"
+/// url = "redis://127.0.0.1:6379"
+/// key = "hubspot-portal-42"                   # the same in every process
+/// fallback = { type = "local", share = 0.25 } # or { type = "fail_closed" }
+/// timeout = "500ms"                           # per Redis call
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)
+)]
+#[non_exhaustive]
+pub enum BackendSpec {
+    /// In this process.
+    #[default]
+    Local,
+    /// In Redis, shared with every process using the same `key`.
+    Redis {
+        /// The Redis URL (`redis://host:port/db`, `rediss://…`).
+        url: String,
+        /// The destination's key, the same in every process sharing it.
+        key: String,
+        /// What to do while Redis does not answer.
+        #[cfg_attr(feature = "serde", serde(default))]
+        fallback: FallbackSpec,
+        /// The timeout of each Redis call (default 500 ms).
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, with = "crate::duration::serde::option")
+        )]
+        timeout: Option<Duration>,
+    },
+}
+
+impl BackendSpec {
+    /// Quotas in the Redis at `url`, under `key`, failing closed.
+    pub fn redis(url: impl Into<String>, key: impl Into<String>) -> Self {
+        BackendSpec::Redis {
+            url: url.into(),
+            key: key.into(),
+            fallback: FallbackSpec::FailClosed,
+            timeout: None,
+        }
+    }
+}
+
+/// What a Redis-backed limiter does while Redis does not answer; see
+/// [`Fallback`](crate::rate::Fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)
+)]
+#[non_exhaustive]
+pub enum FallbackSpec {
+    /// Refuse calls (`RateError::Unavailable`).
+    #[default]
+    FailClosed,
+    /// Pace calls locally at `share` of every quota.
+    Local {
+        /// This process's share, in `(0, 1]`.
+        share: f64,
+    },
 }

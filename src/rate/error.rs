@@ -32,6 +32,22 @@ pub enum RateError {
         /// The index of the band, in the order quotas were added.
         band: usize,
     },
+    /// The limiter could not decide, and refuses rather than risk the quota.
+    ///
+    /// A limiter shared through Redis (feature `redis`) returns it when
+    /// Redis does not answer in time and its fallback is to fail closed,
+    /// and from the synchronous methods it cannot serve
+    /// ([`Limiter::reserve`](super::Limiter::reserve),
+    /// [`Limiter::try_acquire`](super::Limiter::try_acquire)): a shared
+    /// limiter reserves asynchronously, through
+    /// [`Limiter::acquire`](super::Limiter::acquire) or the
+    /// [`RateLimit`](super::RateLimit) layer. Nothing was reserved; the
+    /// call did not go out.
+    #[error("rate limiter unavailable: {reason}")]
+    Unavailable {
+        /// What went wrong, in words.
+        reason: String,
+    },
 }
 
 impl RateError {
@@ -39,7 +55,7 @@ impl RateError {
     pub fn available_at(&self) -> Option<Instant> {
         match self {
             RateError::QuotaExhausted { available_at, .. } => Some(*available_at),
-            RateError::CostTooLarge { .. } => None,
+            RateError::CostTooLarge { .. } | RateError::Unavailable { .. } => None,
         }
     }
 }

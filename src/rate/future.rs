@@ -8,6 +8,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Sleep, sleep_until};
 use tower_service::Service;
 
+use super::limiter::RemoteReservation;
 use super::{RateError, Reservation};
 use crate::BoxError;
 
@@ -27,6 +28,10 @@ pin_project! {
     #[project = StateProj]
     enum State<F, S, Request> {
         Called { #[pin] future: F },
+        Reserving {
+            remote: RemoteReservation,
+            pending: Option<(S, Request)>,
+        },
         Waiting {
             #[pin]
             sleep: Sleep,
@@ -64,6 +69,15 @@ impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
         }
     }
 
+    pub(crate) fn reserving(remote: RemoteReservation, service: S, request: Request) -> Self {
+        Self {
+            state: State::Reserving {
+                remote,
+                pending: Some((service, request)),
+            },
+        }
+    }
+
     pub(crate) fn failed(error: RateError) -> Self {
         Self {
             state: State::Failed { error: Some(error) },
@@ -83,6 +97,30 @@ where
         loop {
             match state.as_mut().project() {
                 StateProj::Called { future } => return future.poll(cx).map_err(Into::into),
+                StateProj::Reserving { remote, pending } => {
+                    let reservation = ready!(remote.as_mut().poll(cx));
+                    let Some((mut service, request)) = pending.take() else {
+                        return Poll::Ready(Err(polled_after_completion()));
+                    };
+                    let reservation = match reservation {
+                        Ok(reservation) => reservation,
+                        Err(error) => return Poll::Ready(Err(error.into())),
+                    };
+                    if reservation.delay().is_zero() {
+                        reservation.consume();
+                        let future = service.call(request);
+                        state.set(State::Called { future });
+                    } else {
+                        state.set(State::Waiting {
+                            sleep: sleep_until(reservation.slot()),
+                            pending: Some(Pending {
+                                service,
+                                request,
+                                reservation,
+                            }),
+                        });
+                    }
+                }
                 StateProj::Waiting { sleep, pending } => {
                     ready!(sleep.poll(cx));
                     let Some(Pending {

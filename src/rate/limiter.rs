@@ -103,6 +103,11 @@ impl LimiterBuilder {
     /// Like [`build`](Self::build), but an empty list of quotas is allowed:
     /// see [`Limiter::unlimited`].
     pub fn build_unlimited(self) -> Result<Limiter, ConfigError> {
+        self.check_headroom()?;
+        Ok(Limiter::from_valid(self))
+    }
+
+    fn check_headroom(&self) -> Result<(), ConfigError> {
         let fraction = self.headroom.fraction;
         if !(fraction.is_finite() && fraction > 0.0 && fraction <= 1.0) {
             return Err(ConfigError::new(
@@ -110,7 +115,37 @@ impl LimiterBuilder {
                 "must be a number in (0, 1]",
             ));
         }
-        Ok(Limiter::from_valid(self))
+        Ok(())
+    }
+
+    /// Checks the headroom, then builds a limiter whose bands live in
+    /// Redis: `core` is made from the checked figures.
+    #[cfg(feature = "redis")]
+    pub(crate) fn build_remote(
+        self,
+        core: impl FnOnce(&LimiterBuilder) -> Result<super::redis::RedisCore, ConfigError>,
+    ) -> Result<Limiter, ConfigError> {
+        self.check_headroom()?;
+        let remote = core(&self)?;
+        Ok(Limiter::from_parts(self, Core::Redis(Box::new(remote))))
+    }
+
+    /// The quotas added so far, in band order.
+    #[cfg(feature = "redis")]
+    pub(crate) fn quotas_ref(&self) -> &[Quota] {
+        &self.quotas
+    }
+
+    /// The headroom set so far.
+    #[cfg(feature = "redis")]
+    pub(crate) fn headroom_ref(&self) -> &Headroom {
+        &self.headroom
+    }
+
+    /// The `max_wait` set so far.
+    #[cfg(feature = "redis")]
+    pub(crate) fn max_wait_ref(&self) -> Option<Duration> {
+        self.max_wait
     }
 }
 
@@ -216,6 +251,10 @@ enum Core {
     Single(AtomicGcra),
     /// Anything else: every band under one lock, charged together.
     Bands(Mutex<Bands>),
+    /// Every band in Redis, shared by every process using the same key;
+    /// reservations take a round trip (see `reserve_remote`).
+    #[cfg(feature = "redis")]
+    Redis(Box<super::redis::RedisCore>),
 }
 
 enum Band {
@@ -302,6 +341,10 @@ struct BandsUndo {
     cost: u64,
 }
 
+/// A reservation that takes a round trip (a limiter shared through Redis).
+pub(crate) type RemoteReservation =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reservation, RateError>> + Send>>;
+
 /// A granted slot, not yet tied to a handle that refunds it.
 #[derive(Debug)]
 pub(crate) struct RawGrant {
@@ -345,6 +388,11 @@ impl Limiter {
                     .collect(),
             ))),
         };
+        Limiter::from_parts(builder, core)
+    }
+
+    fn from_parts(builder: LimiterBuilder, core: Core) -> Limiter {
+        let headroom = builder.headroom;
         let epoch = Instant::now();
         Limiter {
             shared: Arc::new(Shared {
@@ -456,6 +504,8 @@ impl Limiter {
                         slot,
                         undo: Undo::Bands(undo),
                     }),
+                #[cfg(feature = "redis")]
+                Core::Redis(_) => return Err(super::redis::sync_refusal()),
             }
         };
         match result {
@@ -488,6 +538,68 @@ impl Limiter {
                 capacity,
                 band: self.band_refusing(cost),
             }),
+        }
+    }
+
+    /// The reservation of a limiter whose bands live in Redis, which takes
+    /// a round trip; `None` for a local limiter (use `reserve_raw`, which
+    /// allocates nothing).
+    #[inline]
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    pub(crate) fn reserve_remote(&self, cost: u64) -> Option<RemoteReservation> {
+        #[cfg(feature = "redis")]
+        if let Core::Redis(_) = &self.shared.core {
+            return Some(Box::pin(super::redis::reserve(self.clone(), cost)));
+        }
+        None
+    }
+
+    /// The Redis core, for a limiter shared through Redis.
+    #[cfg(feature = "redis")]
+    pub(crate) fn redis_core(&self) -> Option<&super::redis::RedisCore> {
+        match &self.shared.core {
+            Core::Redis(core) => Some(core),
+            _ => None,
+        }
+    }
+
+    /// A grant decided elsewhere (by Redis), falling on `slot`, counted in
+    /// the statistics like a local one. It cannot be given back.
+    #[cfg(feature = "redis")]
+    pub(crate) fn remote_grant(&self, slot: Instant) -> Reservation {
+        let now = self.now_nanos();
+        let slot = nanos(slot.saturating_duration_since(self.shared.epoch)).max(now);
+        let grant = RawGrant {
+            now,
+            slot,
+            undo: Undo::Nothing,
+        };
+        if !grant.is_due() {
+            self.record_wait(Duration::from_nanos(slot - now));
+        }
+        Reservation::new(self.clone(), grant)
+    }
+
+    /// Count a reservation that had to wait `wait` (off the fast path).
+    #[cfg(feature = "redis")]
+    pub(crate) fn record_wait(&self, wait: Duration) {
+        self.shared.waited.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .wait_nanos
+            .fetch_add(nanos(wait), Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &self.shared.metrics {
+            m.wait.record(wait.as_secs_f64());
+        }
+    }
+
+    /// Count a reservation refused beyond `max_wait`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn record_refusal(&self) {
+        self.shared.refused.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &self.shared.metrics {
+            m.exhausted.increment(1);
         }
     }
 
@@ -557,7 +669,12 @@ impl Limiter {
     /// # Errors
     ///
     /// [`RateError::CostTooLarge`] if a band can never hold `cost`;
-    /// [`RateError::QuotaExhausted`] if the slot is beyond `max_wait`.
+    /// [`RateError::QuotaExhausted`] if the slot is beyond `max_wait`;
+    /// [`RateError::Unavailable`] on a limiter shared through Redis
+    /// (feature `redis`), which reserves only asynchronously: use
+    /// [`acquire`](Self::acquire) or the [`RateLimit`](super::RateLimit)
+    /// layer. (A call of cost 0 takes no room and is granted from this
+    /// process's cooldown gate alone.)
     pub fn reserve(&self, cost: u64) -> Result<Reservation, RateError> {
         let grant = self.reserve_raw(cost, None)?;
         Ok(Reservation::new(self.clone(), grant))
@@ -567,10 +684,20 @@ impl Limiter {
     /// returns `Ok`. Cancelling the future while it waits gives the slot
     /// back where possible.
     ///
+    /// On a limiter shared through Redis (feature `redis`), the slot comes
+    /// from Redis in one round trip, then the caller sleeps until it;
+    /// such a slot is not given back when the wait is cancelled.
+    ///
     /// # Errors
     ///
-    /// As [`reserve`](Self::reserve): nothing is waited for on error.
+    /// As [`reserve`](Self::reserve): nothing is waited for on error. A
+    /// limiter shared through Redis returns [`RateError::Unavailable`] when
+    /// Redis does not answer and the limiter fails closed.
     pub async fn acquire(&self, cost: u64) -> Result<(), RateError> {
+        if let Some(remote) = self.reserve_remote(cost) {
+            remote.await?.wait().await;
+            return Ok(());
+        }
         let grant = self.reserve_raw(cost, None)?;
         if grant.is_due() {
             return Ok(());
@@ -590,7 +717,9 @@ impl Limiter {
     /// # Errors
     ///
     /// [`RateError::QuotaExhausted`] (with when room will be free) if the
-    /// call would have to wait at all; [`RateError::CostTooLarge`].
+    /// call would have to wait at all; [`RateError::CostTooLarge`];
+    /// [`RateError::Unavailable`] on a limiter shared through Redis, as
+    /// for [`reserve`](Self::reserve).
     #[inline]
     pub fn try_acquire(&self, cost: u64) -> Result<(), RateError> {
         self.reserve_raw(cost, Some(Duration::ZERO)).map(|_| ())
@@ -601,6 +730,12 @@ impl Limiter {
     /// Pauses only extend: an earlier `until` than the current pause is
     /// ignored. Reservations already granted keep their slots (the caller
     /// that saw the 429 should re-reserve for its retry).
+    ///
+    /// On a limiter shared through Redis (feature `redis`), the pause holds
+    /// this process at once and is written to Redis in the background (a
+    /// task on the current tokio runtime), where it holds every process
+    /// sharing the key; [`paused_until`](Self::paused_until) reports the
+    /// pauses this process has seen.
     pub fn pause_until(&self, until: Instant) {
         let at = nanos(until.saturating_duration_since(self.shared.epoch));
         self.shared.paused_until.fetch_max(at, Ordering::AcqRel);
@@ -620,6 +755,8 @@ impl Limiter {
                 // Undoing an older reservation would roll the pause back.
                 bands.newest = 0;
             }
+            #[cfg(feature = "redis")]
+            Core::Redis(_) => super::redis::pause(self, until),
         }
     }
 
@@ -686,6 +823,8 @@ impl Limiter {
                 bands.ramp_interval = bands.slowest_window_pace();
                 bands.newest = 0;
             }
+            #[cfg(feature = "redis")]
+            (Core::Redis(core), _) => core.set_quota(band, &quota, headroom)?,
         }
         *slot = quota;
         drop(quotas);
@@ -730,6 +869,9 @@ impl Limiter {
                     Band::Window(window) => (window.remaining(now), window.tracked()),
                 })
                 .collect(),
+            // Not known without a round trip.
+            #[cfg(feature = "redis")]
+            Core::Redis(_) => quotas.iter().map(|_| (0, 0)).collect(),
         };
         let paused = self.paused_until().is_some();
         LimiterSnapshot {
@@ -950,11 +1092,14 @@ pub struct LimiterSnapshot {
 pub struct BandSnapshot {
     /// The band's quota, as configured.
     pub quota: Quota,
-    /// Cost that could be granted right now without waiting (0 while paused).
+    /// Cost that could be granted right now without waiting (0 while
+    /// paused; 0 for a limiter shared through Redis, whose state is not
+    /// known without a round trip).
     pub remaining: u64,
     /// Entries the band keeps in memory: 1 for a rate; one per grant still
     /// in the window for an exact window (at most its limit, plus grants
     /// reserved ahead); one per bucket for a bucketed window (about
-    /// [`BUCKETS`](super::BUCKETS), plus buckets reserved ahead).
+    /// [`BUCKETS`](super::BUCKETS), plus buckets reserved ahead); 0 for a
+    /// limiter shared through Redis (its entries live there).
     pub tracked: usize,
 }

@@ -47,9 +47,14 @@ mod gcra;
 mod layer;
 mod limiter;
 mod quota;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 mod service;
 mod window;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{Fallback, RedisLimiter, RedisLimiterBuilder};
 pub use clock::LimiterClock;
 pub use cost::{Cost, UnitCost};
 pub use error::RateError;

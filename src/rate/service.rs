@@ -18,6 +18,11 @@ use crate::BoxError;
 /// response future, which sleeps until the slot and then calls it (a clone
 /// takes its place in the wrapper). Slots are handed out in `call` order.
 ///
+/// A limiter shared through Redis (feature `redis`) decides in a round
+/// trip: the ready service and the request then wait in the response
+/// future for Redis's answer (the one boxed future of this layer, on that
+/// path only), then for the slot.
+///
 /// A slot beyond the limiter's `max_wait`, or a cost no band can hold,
 /// fails the call at once with a [`RateError`](super::RateError) (boxed, as
 /// tower's middleware errors are; downcast to inspect it). Dropping the
@@ -73,6 +78,13 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let cost = self.cost.cost(&request);
+        if let Some(remote) = self.limiter.reserve_remote(cost) {
+            // A shared limiter answers after a round trip: the ready
+            // service waits for it with the request.
+            let clone = self.inner.clone();
+            let ready = std::mem::replace(&mut self.inner, clone);
+            return ResponseFuture::reserving(remote, ready, request);
+        }
         let grant = match self.limiter.reserve_raw(cost, None) {
             Ok(grant) => grant,
             Err(error) => return ResponseFuture::failed(error),

@@ -1,0 +1,68 @@
+//! One lazily made, self-reconnecting Redis connection with a timeout on
+//! every call: shared by the Redis limiter and the Redis dead-letter store.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::OnceCell;
+
+/// A Redis connection made on first use; the manager then reconnects by
+/// itself after a failure.
+pub(crate) struct RedisConnection {
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    timeout: Duration,
+}
+
+impl RedisConnection {
+    pub(crate) fn new(client: redis::Client, timeout: Duration) -> Self {
+        Self {
+            client,
+            connection: OnceCell::new(),
+            timeout,
+        }
+    }
+
+    /// Run `call` on the connection (connecting first if needed), within
+    /// the timeout; the error in words.
+    pub(crate) async fn run<T, F, Fut>(&self, call: F) -> Result<T, String>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let attempt = async {
+            let connection = self.connection().await?;
+            call(connection).await
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(format!("Redis: {error}")),
+            Err(_) => Err(format!("Redis did not answer within {:?}", self.timeout)),
+        }
+    }
+
+    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout)
+            // Reconnect quickly and give up soon: callers have a timeout
+            // (and the limiter a fallback), and the next call tries again.
+            .set_number_of_retries(1)
+            .set_max_delay(100);
+        self.connection
+            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .await
+            .cloned()
+    }
+}
+
+impl fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConnection")
+            .field("timeout", &self.timeout)
+            .field("connected", &self.connection.initialized())
+            .finish_non_exhaustive()
+    }
+}
