@@ -40,17 +40,25 @@ impl Level for Requests {
     }
 
     fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
-        // A request ended well with a 1xx–3xx response; errors, 4xx and 5xx
-        // count as failures.
-        let status = response.map(http::Response::status);
-        let attempts = response
-            .and_then(|r| r.extensions().get::<crate::retry::Attempts>())
-            .map(|a| a.0);
-        stats.request_ended(
-            status.is_some_and(|s| !s.is_client_error() && !s.is_server_error()),
-            attempts,
-        );
+        request_ended(stats, response, http::Response::status);
     }
+}
+
+/// A request ended: well with a 1xx–3xx status (as `status_of` reads the
+/// response), badly with an error, a 4xx or a 5xx; with its attempts.
+fn request_ended<B>(
+    stats: &Stats,
+    response: Option<&http::Response<B>>,
+    status_of: fn(&http::Response<B>) -> http::StatusCode,
+) {
+    let status = response.map(status_of);
+    let attempts = response
+        .and_then(|r| r.extensions().get::<crate::retry::Attempts>())
+        .map(|a| a.0);
+    stats.request_ended(
+        status.is_some_and(|s| !s.is_client_error() && !s.is_server_error()),
+        attempts,
+    );
 }
 
 impl Level for Attempts {
@@ -80,14 +88,7 @@ impl Level for GrpcRequests {
     }
 
     fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
-        let status = response.map(grpc_http_status);
-        let attempts = response
-            .and_then(|r| r.extensions().get::<crate::retry::Attempts>())
-            .map(|a| a.0);
-        stats.request_ended(
-            status.is_some_and(|s| !s.is_client_error() && !s.is_server_error()),
-            attempts,
-        );
+        request_ended(stats, response, grpc_http_status);
     }
 }
 
