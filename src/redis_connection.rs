@@ -43,6 +43,15 @@ impl RedisConnection {
         }
     }
 
+    /// Run a script on the connection, within the timeout.
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: redis::ScriptInvocation<'static>,
+    ) -> Result<T, String> {
+        self.run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await
+    }
+
     async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(self.timeout)

@@ -299,11 +299,7 @@ impl DeadLetterStore for RedisStore {
             self.keys(&mut invocation)
                 .arg(u64::try_from(lease_for.as_millis()).unwrap_or(u64::MAX))
                 .arg(limit);
-            let ids: Vec<String> = self
-                .connection
-                .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-                .await
-                .map_err(backend)?;
+            let ids: Vec<String> = self.connection.invoke(invocation).await.map_err(backend)?;
             self.fetch(ids).await
         })
     }
@@ -312,11 +308,7 @@ impl DeadLetterStore for RedisStore {
         Box::pin(async move {
             let mut invocation = ACK.prepare_invoke();
             self.keys(&mut invocation).arg(id);
-            let removed: i64 = self
-                .connection
-                .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-                .await
-                .map_err(backend)?;
+            let removed: i64 = self.connection.invoke(invocation).await.map_err(backend)?;
             Ok(removed > 0)
         })
     }
@@ -328,11 +320,7 @@ impl DeadLetterStore for RedisStore {
                 .arg(id)
                 .arg(unix_millis(failure.at))
                 .arg(failure.message);
-            let found: i64 = self
-                .connection
-                .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-                .await
-                .map_err(backend)?;
+            let found: i64 = self.connection.invoke(invocation).await.map_err(backend)?;
             Ok(found > 0)
         })
     }

@@ -549,9 +549,17 @@ impl Limiter {
     pub(crate) fn reserve_remote(&self, cost: u64) -> Option<RemoteReservation> {
         #[cfg(feature = "redis")]
         if let Core::Redis(_) = &self.shared.core {
-            return Some(Box::pin(super::redis::reserve(self.clone(), cost)));
+            return Some(self.remote_reservation(cost));
         }
         None
+    }
+
+    /// Out of line, so that the local fast path around `reserve_remote`
+    /// stays small enough to inline.
+    #[cfg(feature = "redis")]
+    #[inline(never)]
+    fn remote_reservation(&self, cost: u64) -> RemoteReservation {
+        Box::pin(super::redis::reserve(self.clone(), cost))
     }
 
     /// The Redis core, for a limiter shared through Redis.
@@ -1057,7 +1065,11 @@ impl Reservation {
 
     /// Sleep until the slot, then consume it.
     pub async fn wait(self) {
-        tokio::time::sleep_until(self.slot).await;
+        // A timer for a slot that has come would still wait for the
+        // timer's next tick (up to 1 ms).
+        if self.slot > Instant::now() {
+            tokio::time::sleep_until(self.slot).await;
+        }
         self.consume();
     }
 }

@@ -3,6 +3,7 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
+use super::limiter::RemoteReservation;
 use super::{Cost, Limiter, Reservation, UnitCost};
 use crate::BoxError;
 
@@ -62,6 +63,25 @@ impl<S, C> RateLimit<S, C> {
     }
 }
 
+impl<S, C> RateLimit<S, C> {
+    /// A shared limiter answers after a round trip: the ready service waits
+    /// for it with the request. Out of line, to keep `call`'s local path
+    /// small.
+    #[inline(never)]
+    fn call_remote<Request>(
+        &mut self,
+        remote: RemoteReservation,
+        request: Request,
+    ) -> ResponseFuture<S, Request>
+    where
+        S: Service<Request> + Clone,
+    {
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::reserving(remote, ready, request)
+    }
+}
+
 impl<S, C, Request> Service<Request> for RateLimit<S, C>
 where
     S: Service<Request> + Clone,
@@ -79,11 +99,7 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let cost = self.cost.cost(&request);
         if let Some(remote) = self.limiter.reserve_remote(cost) {
-            // A shared limiter answers after a round trip: the ready
-            // service waits for it with the request.
-            let clone = self.inner.clone();
-            let ready = std::mem::replace(&mut self.inner, clone);
-            return ResponseFuture::reserving(remote, ready, request);
+            return self.call_remote(remote, request);
         }
         let grant = match self.limiter.reserve_raw(cost, None) {
             Ok(grant) => grant,

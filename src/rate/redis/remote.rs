@@ -170,12 +170,7 @@ impl RedisCore {
                 ));
             }
         }
-        let result = self
-            .connection
-            .run(
-                |mut connection| async move { invocation.invoke_async::<T>(&mut connection).await },
-            )
-            .await;
+        let result = self.connection.invoke::<T>(invocation).await;
         let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
         match &result {
             Ok(_) => {

@@ -8,7 +8,10 @@ use tokio::time::Instant;
 use super::script::Reply;
 use crate::rate::{Limiter, RateError, Reservation};
 
-/// What the synchronous methods return on a shared limiter.
+/// What the synchronous methods return on a shared limiter. Out of line:
+/// it sits in the local fast path's `match`, which must stay small.
+#[cold]
+#[inline(never)]
 pub(crate) fn sync_refusal() -> RateError {
     RateError::Unavailable {
         reason: "a limiter shared through Redis reserves asynchronously: \
