@@ -9,6 +9,9 @@
 //!   `RateLimit` + `ConcurrencyLimit`, and behind tower's `Buffer` +
 //!   `RateLimit` + `ConcurrencyLimit` (tower's `RateLimit` is not `Clone`,
 //!   so sharing it needs the `Buffer`).
+//! - `stack`: one HTTP call through a ready no-op service — bare, and
+//!   behind a whole `Pacer` stack (stats and tracing spans at both levels,
+//!   retry with classification, limiter, concurrency cap).
 //! - `contended`: two threads hammering one limiter.
 
 use std::hint::black_box;
@@ -65,10 +68,7 @@ fn acquire(c: &mut Criterion) {
 }
 
 fn layer(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let mut group = c.benchmark_group("layer");
     let noop = service_fn(|n: u64| async move { Ok::<_, tower::BoxError>(n) });
 
@@ -112,6 +112,100 @@ fn layer(c: &mut Criterion) {
         b.iter_custom(|iters| calls(&runtime, towers.clone(), iters))
     });
     group.finish();
+}
+
+fn stack(c: &mut Criterion) {
+    use tower_pacer::Pacer;
+    use tower_pacer::policy::{Policy, QuotaSpec};
+
+    let runtime = runtime();
+    let mut group = c.benchmark_group("stack");
+    let noop = service_fn(|_: http::Request<String>| async {
+        Ok::<_, tower::BoxError>(http::Response::new(String::new()))
+    });
+    group.bench_function("bare HTTP service", |b| {
+        b.iter_custom(|iters| http_calls(&runtime, noop, iters))
+    });
+    let mut policy = Policy::default();
+    policy.name = "bench".into();
+    policy.quotas = vec![QuotaSpec::rate(
+        1_000_000_000,
+        Duration::from_secs(1),
+        1_000_000_000,
+    )];
+    policy.concurrency = Some(1024);
+    let pacer = Pacer::new(policy).unwrap();
+    let paced = ServiceBuilder::new().layer(pacer.layer()).service(noop);
+    group.bench_function("tower-pacer Pacer (whole stack)", |b| {
+        b.iter_custom(|iters| http_calls(&runtime, paced.clone(), iters))
+    });
+    let towers = runtime.block_on(async {
+        ServiceBuilder::new()
+            .retry(RetryOn429 { left: 3 })
+            .buffer(1024)
+            .concurrency_limit(1024)
+            .rate_limit(u64::MAX, Duration::from_secs(1))
+            .service(noop)
+    });
+    group.bench_function("tower Retry + Buffer + ConcurrencyLimit + RateLimit", |b| {
+        b.iter_custom(|iters| http_calls(&runtime, towers.clone(), iters))
+    });
+    group.finish();
+}
+
+/// The least a tower retry policy does: replay the request on a 429.
+#[derive(Clone)]
+struct RetryOn429 {
+    left: u32,
+}
+
+impl<E> tower::retry::Policy<http::Request<String>, http::Response<String>, E> for RetryOn429 {
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        _: &mut http::Request<String>,
+        result: &mut Result<http::Response<String>, E>,
+    ) -> Option<Self::Future> {
+        let throttled =
+            matches!(result, Ok(r) if r.status() == http::StatusCode::TOO_MANY_REQUESTS);
+        (throttled && self.left > 0).then(|| {
+            self.left -= 1;
+            std::future::ready(())
+        })
+    }
+
+    fn clone_request(&mut self, request: &http::Request<String>) -> Option<http::Request<String>> {
+        let mut clone = http::Request::new(request.body().clone());
+        *clone.method_mut() = request.method().clone();
+        *clone.uri_mut() = request.uri().clone();
+        *clone.headers_mut() = request.headers().clone();
+        Some(clone)
+    }
+}
+
+/// A current-thread runtime for sequential calls.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Time `iters` sequential HTTP calls on `service`.
+fn http_calls<S>(runtime: &tokio::runtime::Runtime, mut service: S, iters: u64) -> Duration
+where
+    S: Service<http::Request<String>, Response = http::Response<String>>,
+    S::Error: std::fmt::Debug,
+{
+    runtime.block_on(async move {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let ready = service.ready().await.unwrap();
+            black_box(ready.call(http::Request::new(String::new())).await.unwrap());
+        }
+        start.elapsed()
+    })
 }
 
 /// Time `iters` sequential calls (ready, call, await) on `service`.
@@ -193,5 +287,5 @@ fn hammer(iters: u64, threads: u64, call: impl Fn() -> bool + Send + Clone + 'st
         .unwrap_or_default()
 }
 
-criterion_group!(benches, acquire, layer, contended);
+criterion_group!(benches, acquire, layer, stack, contended);
 criterion_main!(benches);

@@ -60,7 +60,8 @@ pub struct PacerMiddleware {
 
 #[derive(Clone)]
 enum Route {
-    One(PacerService<NextCaller>),
+    // Boxed: a whole stack beside a one-pointer variant.
+    One(Box<PacerService<NextCaller>>),
     PerHost(Destinations<NextCaller>),
 }
 
@@ -69,7 +70,7 @@ impl PacerMiddleware {
     /// every other stack built from it).
     pub fn new(pacer: &Pacer) -> Self {
         Self {
-            route: Route::One(pacer.layer().layer(NextCaller)),
+            route: Route::One(Box::new(pacer.layer().layer(NextCaller))),
         }
     }
 
@@ -111,7 +112,7 @@ impl Middleware for PacerMiddleware {
     ) -> reqwest_middleware::Result<reqwest::Response> {
         let request = carry(request, extensions.clone(), next);
         let result = match &self.route {
-            Route::One(stack) => stack.clone().oneshot(request).await,
+            Route::One(stack) => PacerService::clone(stack).oneshot(request).await,
             Route::PerHost(destinations) => destinations.clone().oneshot(request).await,
         };
         match result {

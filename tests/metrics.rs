@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use metrics_util::CompositeKey;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_pacer::policy::{Policy, QuotaSpec};
 use tower_pacer::{BoxError, Pacer};
@@ -24,6 +24,25 @@ fn value<'a>(
                     .all(|(k, v)| key.key().labels().any(|l| l.key() == *k && l.value() == *v))
         })
         .map(|(_, value)| value)
+}
+
+/// What the recorder holds now. A snapshot drains what it reads: take one
+/// per check.
+fn snapshot(snapshotter: &Snapshotter) -> Vec<(CompositeKey, DebugValue)> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| (key, value))
+        .collect()
+}
+
+/// The gauge `name` of `destination` in `snapshot`.
+fn gauge(snapshot: &[(CompositeKey, DebugValue)], name: &str, destination: &str) -> Option<f64> {
+    match value(snapshot, name, &[("destination", destination)]) {
+        Some(DebugValue::Gauge(gauge)) => Some(gauge.into_inner()),
+        _ => None,
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -60,12 +79,7 @@ async fn a_pacer_reports_through_the_metrics_facade() {
             .unwrap();
     }
 
-    let snapshot: Vec<(CompositeKey, DebugValue)> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| (key, value))
-        .collect();
+    let snapshot = snapshot(&snapshotter);
     let crm = [("destination", "crm")];
     assert_eq!(
         value(
@@ -97,4 +111,70 @@ async fn a_pacer_reports_through_the_metrics_facade() {
         value(&snapshot, "tower_pacer_in_flight", &crm),
         Some(&DebugValue::Gauge(0.0.into()))
     );
+}
+
+/// The adaptive rate and concurrency in force are gauges, moved by the
+/// controllers: AIMD halves its rate on a 429.
+#[tokio::test(start_paused = true)]
+async fn adaptive_values_are_gauges() {
+    use tower_pacer::policy::{AdaptiveConcurrencySpec, AdaptiveRateSpec, StrategySpec};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let mut policy = Policy::default();
+    policy.name = "mail".into();
+    let mut rate = AdaptiveRateSpec::default();
+    rate.strategy = StrategySpec::Aimd;
+    rate.initial_rate = Some(10.0);
+    rate.min_rate = Some(1.0);
+    policy.adaptive_rate = Some(rate);
+    let mut concurrency = AdaptiveConcurrencySpec::default();
+    concurrency.initial = 4;
+    policy.adaptive_concurrency = Some(concurrency);
+    policy.retry.max_attempts = 1;
+    let pacer = metrics::with_local_recorder(&recorder, || Pacer::new(policy)).unwrap();
+    let gauges = || {
+        let snapshot = snapshot(&snapshotter);
+        (
+            gauge(&snapshot, "tower_pacer_adaptive_rate", "mail"),
+            gauge(&snapshot, "tower_pacer_adaptive_concurrency", "mail"),
+        )
+    };
+    assert_eq!(gauges(), (Some(10.0), Some(4.0)));
+
+    let api = service_fn(|_: http::Request<String>| async {
+        Ok::<_, BoxError>(http::Response::builder().status(429).body(String::new())?)
+    });
+    let client = ServiceBuilder::new().layer(pacer.layer()).service(api);
+    let response = client
+        .oneshot(http::Request::new(String::new()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(pacer.stats().adaptive_rate, Some(5.0));
+    assert_eq!(gauges().0, Some(5.0));
+}
+
+/// An attempt dropped before its answer (a caller's timeout) is no longer
+/// in flight.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_attempt_leaves_the_in_flight_gauge() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let mut policy = Policy::default();
+    policy.name = "slow".into();
+    let pacer = metrics::with_local_recorder(&recorder, || Pacer::new(policy)).unwrap();
+    let api = service_fn(|_: http::Request<String>| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<_, BoxError>(http::Response::new(String::new()))
+    });
+    let client = ServiceBuilder::new().layer(pacer.layer()).service(api);
+    let call = client.oneshot(http::Request::new(String::new()));
+    let timed_out = tokio::time::timeout(Duration::from_secs(1), call).await;
+    assert!(timed_out.is_err());
+    let snapshot = snapshot(&snapshotter);
+    assert_eq!(gauge(&snapshot, "tower_pacer_in_flight", "slow"), Some(0.0));
+    let stats = pacer.stats();
+    assert_eq!((stats.requests, stats.attempts), (1, 1));
+    assert_eq!((stats.succeeded, stats.failed), (0, 0));
 }

@@ -12,6 +12,7 @@ use super::ewma::EwmaVar;
 use crate::ConfigError;
 use crate::classify::Outcome;
 use crate::concurrency::ConcurrencyLimiter;
+use crate::stats::ValueGauge;
 
 /// The shortest control interval: a fast local server must not make the
 /// controller react to every response.
@@ -56,6 +57,8 @@ struct Shared {
     limiter: ConcurrencyLimiter,
     config: ConcurrencyConfig,
     state: Mutex<State>,
+    /// `tower_pacer_adaptive_concurrency`, with the `metrics` feature.
+    gauge: ValueGauge,
 }
 
 struct State {
@@ -104,6 +107,7 @@ impl ConcurrencyController {
                 ewma_alpha: 0.4,
                 rtt_deviation_scale: 2.5,
             },
+            destination: None,
         }
     }
 
@@ -196,6 +200,7 @@ impl ConcurrencyController {
                         "adaptive concurrency"
                     );
                     state.limit = next;
+                    self.shared.gauge.set(next as f64);
                 }
                 Err(error) => tracing::warn!(%error, "adaptive concurrency not applied"),
             }
@@ -226,6 +231,7 @@ impl ConcurrencyController {
 pub struct ConcurrencyControllerBuilder {
     limiter: ConcurrencyLimiter,
     config: ConcurrencyConfig,
+    destination: Option<String>,
 }
 
 impl ConcurrencyControllerBuilder {
@@ -264,6 +270,15 @@ impl ConcurrencyControllerBuilder {
     /// congestion, > 0 (default 2.5).
     pub fn rtt_deviation_scale(mut self, scale: f64) -> Self {
         self.config.rtt_deviation_scale = scale;
+        self
+    }
+
+    /// The destination's name: with the `metrics` feature the cap in force
+    /// is reported as the gauge `tower_pacer_adaptive_concurrency` with
+    /// this `destination` label. Unnamed, it is not reported.
+    /// [`Pacer`](crate::Pacer) passes the policy's name.
+    pub fn destination(mut self, name: impl Into<String>) -> Self {
+        self.destination = Some(name.into());
         self
     }
 
@@ -319,8 +334,14 @@ impl ConcurrencyControllerBuilder {
         self.limiter
             .resize(config.initial)
             .map_err(|e| ConfigError::new("adaptive_concurrency.initial", e.reason().to_owned()))?;
+        let gauge = ValueGauge::new(
+            "tower_pacer_adaptive_concurrency",
+            self.destination.as_deref(),
+        );
+        gauge.set(config.initial as f64);
         Ok(ConcurrencyController {
             shared: Arc::new(Shared {
+                gauge,
                 limiter: self.limiter,
                 state: Mutex::new(State {
                     limit: config.initial,

@@ -14,6 +14,7 @@ use super::{AdaptiveStrategy, Rate};
 use crate::ConfigError;
 use crate::classify::{Classification, Outcome};
 use crate::rate::{Limiter, Quota, QuotaKind};
+use crate::stats::ValueGauge;
 
 /// The rate given to the limiter for [`Rate::Unlimited`]: one call per
 /// nanosecond with a million-call burst, i.e. no wait at all.
@@ -57,6 +58,8 @@ struct Shared {
     sent: AtomicU64,
     state: Mutex<State>,
     gate: Arc<Gate>,
+    /// `tower_pacer_adaptive_rate`, with the `metrics` feature.
+    gauge: ValueGauge,
 }
 
 struct State {
@@ -84,6 +87,7 @@ pub struct RateControllerBuilder {
     burst_window: Duration,
     header_pacing: bool,
     pause_on_throttle: bool,
+    destination: Option<String>,
 }
 
 /// A [`RateController`]'s figures at one instant.
@@ -112,6 +116,7 @@ impl RateController {
             burst_window: Duration::from_millis(100),
             header_pacing: false,
             pause_on_throttle: false,
+            destination: None,
         }
     }
 
@@ -227,6 +232,7 @@ impl RateController {
         match set_rate(&self.shared, target) {
             Ok(()) => {
                 tracing::debug!(rate = %target, "adaptive rate");
+                self.shared.gauge.set(target.per_second());
                 state.applied = Some(target);
                 self.shared.gate.rate_changed();
             }
@@ -291,6 +297,15 @@ impl RateControllerBuilder {
         self
     }
 
+    /// The destination's name: with the `metrics` feature the rate in
+    /// force is reported as the gauge `tower_pacer_adaptive_rate` with
+    /// this `destination` label (`+Inf` while unlimited). Unnamed, it is
+    /// not reported. [`Pacer`](crate::Pacer) passes the policy's name.
+    pub fn destination(mut self, name: impl Into<String>) -> Self {
+        self.destination = Some(name.into());
+        self
+    }
+
     /// The controller; the limiter's band is set to the strategy's initial
     /// rate at once.
     ///
@@ -319,6 +334,7 @@ impl RateControllerBuilder {
                 pause_on_throttle: self.pause_on_throttle,
                 sent: AtomicU64::new(0),
                 gate: Arc::new(Gate::new()),
+                gauge: ValueGauge::new("tower_pacer_adaptive_rate", self.destination.as_deref()),
                 state: Mutex::new(State {
                     strategy: self.strategy,
                     headers: HeaderPacing::default(),
@@ -332,6 +348,7 @@ impl RateControllerBuilder {
         let initial = state.strategy.rate();
         set_rate(&controller.shared, initial).map_err(|e| e.within("adaptive"))?;
         state.applied = Some(initial);
+        controller.shared.gauge.set(initial.per_second());
         drop(state);
         Ok(controller)
     }

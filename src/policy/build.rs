@@ -223,6 +223,7 @@ impl Policy {
         };
         builder
             .band(band)
+            .destination(self.name.clone())
             .header_pacing(spec.header_pacing)
             .build()
             .map(Some)
@@ -243,6 +244,7 @@ impl Policy {
             return Ok(None);
         };
         ConcurrencyController::builder(limiter.clone())
+            .destination(self.name.clone())
             .initial(spec.initial)
             .min(spec.min)
             .max(spec.max)

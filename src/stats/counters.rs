@@ -6,6 +6,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     counters: Arc<Counters>,
+    /// The destination, for tracing spans and metric labels.
+    name: Option<Arc<str>>,
     #[cfg(feature = "metrics")]
     handles: Option<Arc<super::metrics::Handles>>,
 }
@@ -81,9 +83,15 @@ impl Stats {
         let _ = name;
         Self {
             counters: Arc::default(),
+            name: Some(Arc::from(name)),
             #[cfg(feature = "metrics")]
             handles: Some(Arc::new(super::metrics::Handles::new(name))),
         }
+    }
+
+    /// The destination's name, if given to [`named`](Self::named).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// The counters now.
@@ -135,6 +143,15 @@ impl Stats {
         if let Some(m) = &self.handles {
             m.attempts.increment(1);
             m.in_flight.increment(1.0);
+        }
+    }
+
+    /// An attempt dropped before its answer (the caller went away, or a
+    /// timeout above cut it short): it is no longer in flight.
+    pub(crate) fn attempt_cancelled(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &self.handles {
+            m.in_flight.decrement(1.0);
         }
     }
 

@@ -6,15 +6,48 @@ use std::task::{Context, Poll, ready};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
+use tracing::Span;
+use tracing::field::Empty;
 
 use super::Stats;
 
-/// What a [`Record`] layer counts.
+/// What a [`Record`] layer counts, and the tracing span it opens.
 pub trait Level: sealed::Sealed {
     #[doc(hidden)]
     fn started(stats: &Stats);
     #[doc(hidden)]
-    fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>);
+    fn span(stats: &Stats) -> Span;
+    #[doc(hidden)]
+    fn ended<B>(stats: &Stats, span: &Span, response: Option<&http::Response<B>>);
+    #[doc(hidden)]
+    fn cancelled(stats: &Stats);
+}
+
+/// The span of a request: `pacer_request{destination, status, attempts}`
+/// at DEBUG; every event of the layers below (waits, retries, pauses,
+/// dead letters) happens inside it.
+fn request_span(stats: &Stats) -> Span {
+    tracing::debug_span!(
+        "pacer_request",
+        destination = stats.name().unwrap_or_default(),
+        status = Empty,
+        attempts = Empty,
+        error = Empty,
+    )
+}
+
+/// The span of one attempt, `pacer_attempt{status}` at DEBUG, a child of
+/// its request's span.
+fn attempt_span() -> Span {
+    tracing::debug_span!("pacer_attempt", status = Empty, error = Empty)
+}
+
+/// Record the answer's status (or that there was none) in `span`.
+fn record_status(span: &Span, status: Option<http::StatusCode>) {
+    match status {
+        Some(status) => span.record("status", status.as_u16()),
+        None => span.record("error", true),
+    };
 }
 
 mod sealed {
@@ -39,15 +72,22 @@ impl Level for Requests {
         stats.request();
     }
 
-    fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
-        request_ended(stats, response, http::Response::status);
+    fn span(stats: &Stats) -> Span {
+        request_span(stats)
     }
+
+    fn ended<B>(stats: &Stats, span: &Span, response: Option<&http::Response<B>>) {
+        request_ended(stats, span, response, http::Response::status);
+    }
+
+    fn cancelled(_: &Stats) {}
 }
 
 /// A request ended: well with a 1xx–3xx status (as `status_of` reads the
 /// response), badly with an error, a 4xx or a 5xx; with its attempts.
 fn request_ended<B>(
     stats: &Stats,
+    span: &Span,
     response: Option<&http::Response<B>>,
     status_of: fn(&http::Response<B>) -> http::StatusCode,
 ) {
@@ -55,6 +95,10 @@ fn request_ended<B>(
     let attempts = response
         .and_then(|r| r.extensions().get::<crate::retry::Attempts>())
         .map(|a| a.0);
+    record_status(span, status);
+    if let Some(attempts) = attempts {
+        span.record("attempts", attempts);
+    }
     stats.request_ended(
         status.is_some_and(|s| !s.is_client_error() && !s.is_server_error()),
         attempts,
@@ -66,8 +110,18 @@ impl Level for Attempts {
         stats.attempt();
     }
 
-    fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
-        stats.answer(response.map(http::Response::status));
+    fn span(_: &Stats) -> Span {
+        attempt_span()
+    }
+
+    fn ended<B>(stats: &Stats, span: &Span, response: Option<&http::Response<B>>) {
+        let status = response.map(http::Response::status);
+        record_status(span, status);
+        stats.answer(status);
+    }
+
+    fn cancelled(stats: &Stats) {
+        stats.attempt_cancelled();
     }
 }
 
@@ -87,9 +141,15 @@ impl Level for GrpcRequests {
         stats.request();
     }
 
-    fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
-        request_ended(stats, response, grpc_http_status);
+    fn span(stats: &Stats) -> Span {
+        request_span(stats)
     }
+
+    fn ended<B>(stats: &Stats, span: &Span, response: Option<&http::Response<B>>) {
+        request_ended(stats, span, response, grpc_http_status);
+    }
+
+    fn cancelled(_: &Stats) {}
 }
 
 impl Level for GrpcAttempts {
@@ -97,8 +157,18 @@ impl Level for GrpcAttempts {
         stats.attempt();
     }
 
-    fn ended<B>(stats: &Stats, response: Option<&http::Response<B>>) {
-        stats.answer(response.map(grpc_http_status));
+    fn span(_: &Stats) -> Span {
+        attempt_span()
+    }
+
+    fn ended<B>(stats: &Stats, span: &Span, response: Option<&http::Response<B>>) {
+        let status = response.map(grpc_http_status);
+        record_status(span, status);
+        stats.answer(status);
+    }
+
+    fn cancelled(stats: &Stats) {
+        stats.attempt_cancelled();
     }
 }
 
@@ -167,7 +237,15 @@ impl<S, L> Layer<S> for RecordLayer<L> {
 }
 
 /// Counts the calls through it into a [`Stats`], at the [`Level`] `L`:
-/// [`Requests`] or [`Attempts`].
+/// [`Requests`] or [`Attempts`]; and runs each call in a tracing span
+/// (DEBUG): `pacer_request{destination, status, attempts, error}` at the
+/// request level, `pacer_attempt{status, error}` (its child) at the
+/// attempt level. With no subscriber interested, a span costs a relaxed
+/// load.
+///
+/// An attempt dropped before its answer (a timeout above, a caller that
+/// went away) leaves the in-flight gauge; it counts as neither success
+/// nor failure.
 #[derive(Debug, Clone)]
 pub struct Record<S, L> {
     inner: S,
@@ -198,9 +276,14 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         L::started(&self.stats);
+        let span = L::span(&self.stats);
+        // Entered for the call too: layers below may start work in `call`.
+        let inner = span.in_scope(|| self.inner.call(request));
         ResponseFuture {
-            inner: self.inner.call(request),
+            inner,
             stats: self.stats.clone(),
+            span,
+            cancelled: Some(L::cancelled),
             _level: PhantomData,
         }
     }
@@ -213,7 +296,19 @@ pin_project! {
         #[pin]
         inner: F,
         stats: Stats,
+        span: Span,
+        // What to count if dropped before the answer; `None` once answered.
+        cancelled: Option<fn(&Stats)>,
         _level: PhantomData<fn() -> L>,
+    }
+
+    impl<F, L> PinnedDrop for ResponseFuture<F, L> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(cancelled) = this.cancelled.take() {
+                cancelled(this.stats);
+            }
+        }
     }
 }
 
@@ -225,8 +320,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let _entered = this.span.enter();
         let result = ready!(this.inner.poll(cx));
-        L::ended(this.stats, result.as_ref().ok());
+        *this.cancelled = None;
+        L::ended(this.stats, this.span, result.as_ref().ok());
         Poll::Ready(result)
     }
 }

@@ -17,6 +17,8 @@
 //! | `tower_pacer_wait_seconds{destination}` | histogram | time a call waited for its slot |
 //! | `tower_pacer_quota_exhausted_total{destination}` | counter | calls refused beyond `max_wait` |
 //! | `tower_pacer_in_flight{destination}` | gauge | attempts in flight |
+//! | `tower_pacer_adaptive_rate{destination}` | gauge | the adaptive rate in force, calls per second (`+Inf` while unlimited) |
+//! | `tower_pacer_adaptive_concurrency{destination}` | gauge | the adaptive concurrency cap in force |
 //! | `tower_pacer_bulk_queued`, `tower_pacer_bulk_in_flight` | gauge | a bulk run's queue and calls in flight |
 //!
 //! [`Stats`]: super::Stats

@@ -10,6 +10,13 @@
 //! the `metrics` feature the same events go to the `metrics` facade too
 //! (see the `metrics` submodule for the names).
 //!
+//! Both layers also open a `tracing` span (DEBUG) per call:
+//! `pacer_request{destination, status, attempts, error}` at the top and
+//! `pacer_attempt{status, error}` for each attempt, its child. The layers'
+//! own events — a wait for a slot (TRACE), a retry and why, a pause after
+//! a 429, a dead letter stored, a new adaptive rate (DEBUG) — happen
+//! inside them, so a subscriber shows which request each belongs to.
+//!
 //! ```
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //! use tower_pacer::stats::{RecordAttemptsLayer, RecordRequestsLayer, Stats};
@@ -32,12 +39,14 @@
 //! ```
 
 mod counters;
+mod gauge;
 mod layer;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 
 pub use counters::{Stats, StatsSnapshot};
+pub(crate) use gauge::ValueGauge;
 pub use layer::{
     Attempts, GrpcAttempts, GrpcRequests, Level, Record, RecordAttempts, RecordAttemptsLayer,
     RecordLayer, RecordRequests, RecordRequestsLayer, Requests, ResponseFuture, grpc_http_status,
