@@ -80,7 +80,8 @@ impl<F, C> ConcurrencyResponseFuture<F, C> {
     }
 }
 
-impl<F, C, T, E> Future for ConcurrencyResponseFuture<F, C>
+impl<F, C, T, E> Future
+    for ConcurrencyResponseFuture<crate::concurrency::future::ResponseFuture<F>, C>
 where
     F: Future<Output = Result<T, E>>,
     C: Classify<T, E>,
@@ -89,10 +90,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        // The permit goes back only after the controller has seen the
+        // answer: released first, it would let a waiting call out under
+        // the old cap just before a refusal lowers it.
+        let (result, permit) = ready!(this.inner.poll_keeping_permit(cx));
         if let Some((start, controller, classifier)) = this.report.take() {
             controller.observe(start, &classifier.classify(&result).outcome);
         }
+        drop(permit);
         Poll::Ready(result)
     }
 }

@@ -25,6 +25,19 @@ impl<F> ResponseFuture<F> {
     }
 }
 
+impl<F: Future> ResponseFuture<F> {
+    /// The output with the permit still held, for a caller that must act
+    /// on the result before the next call may take the permit.
+    pub(crate) fn poll_keeping_permit(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<(F::Output, Option<ConcurrencyPermit>)> {
+        let this = self.project();
+        let output = ready!(this.inner.poll(cx));
+        Poll::Ready((output, this.permit.take()))
+    }
+}
+
 impl<F: Future> Future for ResponseFuture<F> {
     type Output = F::Output;
 

@@ -12,7 +12,7 @@ use tower_pacer::adaptive::{
     AdaptiveConcurrencyLayer, AdaptiveRateLayer, Aimd, ConcurrencyController, Cubic, Rate,
     RateController,
 };
-use tower_pacer::classify::{BoxErrors, HttpClassifier};
+use tower_pacer::classify::{BoxErrors, HttpClassifier, Outcome};
 use tower_pacer::concurrency::ConcurrencyLimiter;
 use tower_pacer::rate::{Limiter, Quota, QuotaKind, RateLimitLayer};
 use tower_pacer::retry::RetryLayer;
@@ -280,4 +280,64 @@ async fn concurrency_grows_while_fast_and_shrinks_on_503() {
     overloaded.store(1, Ordering::SeqCst);
     burst(100).await;
     assert!(controller.stats().limit < grown, "did not shrink");
+}
+
+/// Closed-loop intervals of 50 ms against a server that refuses every
+/// call beyond `server_cap` at once; returns (refusals, sum of the caps
+/// in force) over `intervals`.
+async fn hard_cap_intervals(
+    controller: &ConcurrencyController,
+    cap: &ConcurrencyLimiter,
+    server_cap: usize,
+    intervals: usize,
+) -> (usize, usize) {
+    let (mut refused, mut caps) = (0, 0);
+    for _ in 0..intervals {
+        caps += cap.limit();
+        let permits: Vec<_> = std::iter::from_fn(|| cap.try_acquire()).collect();
+        controller.on_call();
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // A refusal comes back first, before the calls still at work.
+        for _ in server_cap..permits.len() {
+            refused += 1;
+            controller.observe(start, &Outcome::RateLimited { retry_after: None });
+        }
+        for _ in 0..permits.len().min(server_cap) {
+            controller.observe(start, &Outcome::Success);
+        }
+        drop(permits);
+    }
+    (refused, caps)
+}
+
+/// After a refusal at a cap, the controller waits before trying that cap
+/// again, longer each time it is refused again; a cap that rises is still
+/// found within a few probe waits.
+#[tokio::test(start_paused = true)]
+async fn a_refused_cap_is_probed_again_ever_more_rarely() {
+    let cap = ConcurrencyLimiter::new(1).unwrap();
+    let controller = ConcurrencyController::builder(cap.clone())
+        .initial(10)
+        .max(50)
+        .build()
+        .unwrap();
+    // Reach 11 and be refused there, then settle.
+    let (refused, _) = hard_cap_intervals(&controller, &cap, 10, 100).await;
+    assert!(
+        (1..=6).contains(&refused),
+        "{refused} refusals while learning"
+    );
+    let (refused, caps) = hard_cap_intervals(&controller, &cap, 10, 400).await;
+    // Probes every 32 intervals at most once the wait has grown.
+    assert!(
+        refused <= 400 / 32 + 1,
+        "{refused} refusals in 400 intervals"
+    );
+    let mean = caps as f64 / 400.0;
+    assert!(mean >= 9.8, "mean cap {mean}");
+    // The server now takes 20 at once: found within two probe waits and
+    // ten steps up.
+    let (_, _) = hard_cap_intervals(&controller, &cap, 20, 32 + 32 + 10).await;
+    assert!(cap.limit() >= 20, "stuck at {}", cap.limit());
 }

@@ -130,10 +130,9 @@ async fn header_pacing_no_429_after_the_first_window() {
 }
 
 /// Adaptive concurrency against a server that refuses beyond 10 calls at
-/// once. Measured: 92.5 % of 10 calls' worth, 5.1 % 429s (each +1 probe
-/// beyond the cap costs a refusal, and with 10 calls of 50 ms that is
-/// one refusal per ~20 calls): it misses the 95 % and 5 % lines, by a
-/// little; asserted here is what holds, the misses are in the README.
+/// once: the lines (at least 95 % of the cap in steady state, at
+/// most 5 % 429s). Measured: 99.7 % and 0.3 % (before the permit-order
+/// fix and the probe wait: 92.5 %, 5.1 %).
 #[tokio::test(start_paused = true)]
 async fn arc_concurrency_cap() {
     let report = run(&Scenario::named("concurrency cap 10"), Strategy::Arc).await;
@@ -147,7 +146,7 @@ async fn arc_concurrency_cap() {
         "{}",
         show(&report)
     );
-    assert!(report.steady_share()[0] >= 0.90, "{}", show(&report));
+    assert!(report.steady_share()[0] >= 0.95, "{}", show(&report));
     let ratio = report.throttle_ratio(0, report.scenario.seconds);
-    assert!(ratio <= 0.06, "429 ratio {ratio:.4}\n{}", show(&report));
+    assert!(ratio <= 0.05, "429 ratio {ratio:.4}\n{}", show(&report));
 }
