@@ -178,3 +178,81 @@ async fn a_cancelled_attempt_leaves_the_in_flight_gauge() {
     assert_eq!((stats.requests, stats.attempts), (1, 1));
     assert_eq!((stats.succeeded, stats.failed), (0, 0));
 }
+
+/// A store that refuses everything (a full disk, a Redis that is down).
+struct BrokenStore;
+
+impl tower_pacer::dlq::DeadLetterStore for BrokenStore {
+    fn put(&self, _: tower_pacer::dlq::DeadLetter) -> tower_pacer::dlq::StoreFuture<'_, String> {
+        Box::pin(async { Err(tower_pacer::dlq::StoreError::Backend("disk full".into())) })
+    }
+    fn peek(
+        &self,
+        _: usize,
+    ) -> tower_pacer::dlq::StoreFuture<'_, Vec<tower_pacer::dlq::DeadLetter>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn lease(
+        &self,
+        _: usize,
+        _: Duration,
+    ) -> tower_pacer::dlq::StoreFuture<'_, Vec<tower_pacer::dlq::DeadLetter>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn ack<'a>(&'a self, _: &'a str) -> tower_pacer::dlq::StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn release<'a>(
+        &'a self,
+        _: &'a str,
+        _: tower_pacer::dlq::FailedAgain,
+    ) -> tower_pacer::dlq::StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn len(&self) -> tower_pacer::dlq::StoreFuture<'_, u64> {
+        Box::pin(async { Ok(0) })
+    }
+}
+
+/// Dead letters are counted, stored or not: a store that refuses them
+/// must show on a dashboard, since the caller only sees its own error.
+#[tokio::test]
+async fn dead_letters_are_counted_stored_or_not() {
+    use std::sync::Arc;
+    use tower_pacer::dlq::{DeadLetterLayer, DeadLetterStore, MemoryStore};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let stored = Arc::new(MemoryStore::new());
+    let (good, broken) = metrics::with_local_recorder(&recorder, || {
+        (
+            DeadLetterLayer::new(stored.clone(), "crm"),
+            DeadLetterLayer::new(Arc::new(BrokenStore), "crm"),
+        )
+    });
+    let refused = || {
+        service_fn(|_: http::Request<String>| async {
+            Ok::<_, BoxError>(http::Response::builder().status(400).body(String::new())?)
+        })
+    };
+    for layer in [good.clone(), good, broken] {
+        let client = ServiceBuilder::new().layer(layer).service(refused());
+        let response = client
+            .oneshot(http::Request::new(String::new()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    }
+    assert_eq!(stored.len().await.unwrap(), 2);
+    let snapshot = snapshot(&snapshotter);
+    let count = |stored: &str| {
+        value(
+            &snapshot,
+            "tower_pacer_dead_letters_total",
+            &[("destination", "crm"), ("stored", stored)],
+        )
+        .map(|v| format!("{v:?}"))
+    };
+    assert_eq!(count("true").as_deref(), Some("Counter(2)"));
+    assert_eq!(count("false").as_deref(), Some("Counter(1)"));
+}

@@ -79,13 +79,19 @@ where
                 }
                 StateProj::Storing { put, result } => {
                     match ready!(put.as_mut().poll(cx)) {
-                        Ok(id) => tracing::debug!(
-                            id,
-                            destination = &*this.layer.destination,
-                            "dead letter stored"
-                        ),
+                        Ok(id) => {
+                            this.layer.counters.stored.increment();
+                            tracing::debug!(
+                                id,
+                                destination = &*this.layer.destination,
+                                "dead letter stored"
+                            )
+                        }
                         // The caller's own error matters more than the store's.
-                        Err(error) => tracing::error!(%error, "dead letter NOT stored"),
+                        Err(error) => {
+                            this.layer.counters.lost.increment();
+                            tracing::error!(%error, "dead letter NOT stored")
+                        }
                     }
                     return Poll::Ready(match result.take() {
                         Some(result) => result,

@@ -4,6 +4,15 @@ use tower_layer::Layer;
 
 use super::{DeadLetterService, DeadLetterStore, Redaction};
 use crate::classify::{BoxErrors, HttpClassifier};
+use crate::stats::EventCounter;
+
+/// `tower_pacer_dead_letters_total{destination, stored}`, with the
+/// `metrics` feature.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    pub(crate) stored: EventCounter,
+    pub(crate) lost: EventCounter,
+}
 
 /// Records every request that finally failed in a [`DeadLetterStore`];
 /// see [`DeadLetterService`].
@@ -12,6 +21,7 @@ pub struct DeadLetterLayer<C = BoxErrors<HttpClassifier>> {
     pub(crate) destination: Arc<str>,
     pub(crate) classifier: Arc<C>,
     pub(crate) redaction: Arc<Redaction>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl DeadLetterLayer {
@@ -23,6 +33,18 @@ impl DeadLetterLayer {
             destination: destination.into(),
             classifier: Arc::new(BoxErrors(HttpClassifier::default())),
             redaction: Arc::new(Redaction::default()),
+            counters: Arc::new(Counters {
+                stored: EventCounter::new(
+                    "tower_pacer_dead_letters_total",
+                    Some(destination),
+                    ("stored", "true"),
+                ),
+                lost: EventCounter::new(
+                    "tower_pacer_dead_letters_total",
+                    Some(destination),
+                    ("stored", "false"),
+                ),
+            }),
         }
     }
 }
@@ -35,6 +57,7 @@ impl<C> DeadLetterLayer<C> {
             destination: self.destination,
             classifier: Arc::new(classifier),
             redaction: self.redaction,
+            counters: self.counters,
         }
     }
 
@@ -63,6 +86,7 @@ impl<C> Clone for DeadLetterLayer<C> {
             destination: self.destination.clone(),
             classifier: self.classifier.clone(),
             redaction: self.redaction.clone(),
+            counters: self.counters.clone(),
         }
     }
 }

@@ -19,6 +19,7 @@
 //! | `tower_pacer_in_flight{destination}` | gauge | attempts in flight |
 //! | `tower_pacer_adaptive_rate{destination}` | gauge | the adaptive rate in force, calls per second (`+Inf` while unlimited) |
 //! | `tower_pacer_adaptive_concurrency{destination}` | gauge | the adaptive concurrency cap in force |
+//! | `tower_pacer_dead_letters_total{destination, stored}` | counter | requests that failed for good, `stored` = `true`, or `false` when the store refused the letter |
 //! | `tower_pacer_bulk_queued`, `tower_pacer_bulk_in_flight` | gauge | a bulk run's queue and calls in flight |
 //!
 //! [`Stats`]: super::Stats

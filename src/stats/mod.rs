@@ -39,14 +39,14 @@
 //! ```
 
 mod counters;
-mod gauge;
+mod facade;
 mod layer;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 
 pub use counters::{Stats, StatsSnapshot};
-pub(crate) use gauge::ValueGauge;
+pub(crate) use facade::{EventCounter, ValueGauge};
 pub use layer::{
     Attempts, GrpcAttempts, GrpcRequests, Level, Record, RecordAttempts, RecordAttemptsLayer,
     RecordLayer, RecordRequests, RecordRequestsLayer, Requests, ResponseFuture, grpc_http_status,
