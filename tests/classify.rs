@@ -304,13 +304,7 @@ mod errors {
 
     #[test]
     fn connect_failures_were_never_sent() {
-        for kind in [
-            ErrorKind::ConnectionRefused,
-            ErrorKind::AddrNotAvailable,
-            ErrorKind::NetworkUnreachable,
-            ErrorKind::HostUnreachable,
-            ErrorKind::NetworkDown,
-        ] {
+        for kind in [ErrorKind::ConnectionRefused, ErrorKind::AddrNotAvailable] {
             let c = HttpClassifier::default().classify(&io_err(kind));
             assert_eq!((c.outcome, c.not_sent), (TRANSIENT, true), "{kind:?}");
             assert_eq!(c.info, None);
@@ -324,6 +318,11 @@ mod errors {
             ErrorKind::TimedOut,
             ErrorKind::BrokenPipe,
             ErrorKind::Other,
+            // These also end established connections (an ICMP error after
+            // the request left).
+            ErrorKind::NetworkUnreachable,
+            ErrorKind::HostUnreachable,
+            ErrorKind::NetworkDown,
         ] {
             let c = HttpClassifier::default().classify(&io_err(kind));
             assert_eq!((c.outcome, c.not_sent), (TRANSIENT, false), "{kind:?}");

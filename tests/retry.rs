@@ -16,7 +16,7 @@ use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tower_pacer::BoxError;
 use tower_pacer::classify::{Classification, Outcome};
 use tower_pacer::headers::MAX_DELAY;
-use tower_pacer::rate::{Limiter, Quota, RateLimitLayer};
+use tower_pacer::rate::{Limiter, Quota, RateError, RateLimitLayer};
 use tower_pacer::retry::{
     Attempts, Backoff, Cloned, DEFAULT_SAFETY_MARGIN, HttpReplay, Jitter, RetryBudget, RetryError,
     RetryLayer, RetryLayerBuilder,
@@ -425,6 +425,32 @@ async fn a_rate_limited_post_is_not_retried_but_still_pauses_the_destination() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_hostile_retry_after_pauses_the_destination_no_longer_than_max_retry_after() {
+    // A day (the parser's clamp) is refused for this request, and must not
+    // park every other caller of the destination for a day either.
+    let log = Log::default();
+    let api = api(&log, |_, _| reply(429, &[("retry-after", "99999999999")]));
+    let limiter = open_limiter();
+    let layer = builder()
+        .limiter(limiter.clone())
+        .max_retry_after(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let (result, offsets) = send(layer, &limiter, api, &log, request(Method::GET)).await;
+    let error = result.unwrap_err();
+    assert!(matches!(
+        error.downcast_ref::<RetryError>(),
+        Some(RetryError::RetryAfterTooLong { .. })
+    ));
+    assert_eq!(offsets, [Duration::ZERO]);
+    assert_eq!(
+        limiter.paused_until(),
+        Some(start + Duration::from_secs(60) + MARGIN)
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_503_with_retry_after_waits_but_does_not_pause_the_destination() {
     let log = Log::default();
     let api = api(&log, |n, _| match n {
@@ -588,23 +614,62 @@ async fn a_refused_post_is_retried_a_reset_one_is_not() {
     assert_eq!(result.unwrap().status(), 200);
     assert_eq!(offsets.len(), 2);
 
-    // A reset may come after the server got the request.
+    // A reset may come after the server got the request; so may "host
+    // unreachable" and its kin (an ICMP error ends established connections
+    // with them too).
+    for kind in [
+        std::io::ErrorKind::ConnectionReset,
+        std::io::ErrorKind::HostUnreachable,
+        std::io::ErrorKind::NetworkUnreachable,
+        std::io::ErrorKind::NetworkDown,
+    ] {
+        let log = Log::default();
+        let api = api(&log, move |_, _| Err(std::io::Error::from(kind).into()));
+        let (result, offsets) = send(
+            builder().build().unwrap(),
+            &open_limiter(),
+            api,
+            &log,
+            request(Method::POST),
+        )
+        .await;
+        let error = result.unwrap_err();
+        let io = error.downcast_ref::<std::io::Error>().unwrap();
+        assert_eq!(io.kind(), kind);
+        assert_eq!(offsets.len(), 1, "{kind:?}: a POST is not retried");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_limiters_own_refusals_are_not_retried() {
+    // A call that costs more than the quota can ever hold, and one that
+    // would wait beyond `max_wait`, fail at once: retrying cannot help,
+    // and `max_wait` exists to fail fast.
     let log = Log::default();
-    let api = api(&log, |_, _| {
-        Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into())
-    });
-    let (result, offsets) = send(
-        builder().build().unwrap(),
-        &open_limiter(),
-        api,
-        &log,
-        request(Method::POST),
-    )
-    .await;
-    let error = result.unwrap_err();
-    let io = error.downcast_ref::<std::io::Error>().unwrap();
-    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionReset);
-    assert_eq!(offsets.len(), 1);
+    let api = api(&log, |_, _| reply(200, &[]));
+    let tiny = Limiter::builder()
+        .quota(Quota::window(1, Duration::from_secs(60)).unwrap())
+        .max_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(builder().max_attempts(5).build().unwrap())
+        .layer(RateLimitLayer::new(tiny.clone()))
+        .service(api);
+    let start = Instant::now();
+    let first = client.clone().oneshot(request(Method::GET)).await;
+    assert_eq!(first.unwrap().status(), 200);
+    let second = client.clone().oneshot(request(Method::GET)).await;
+    let error = second.unwrap_err();
+    assert!(
+        matches!(
+            error.downcast_ref::<RateError>(),
+            Some(RateError::QuotaExhausted { .. })
+        ),
+        "{error}"
+    );
+    assert_eq!(Instant::now(), start, "failed at once, no backoff");
+    assert_eq!(log.count(), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -13,6 +13,7 @@ use super::header_pacing::{Action, HeaderPacing};
 use super::{AdaptiveStrategy, Rate};
 use crate::ConfigError;
 use crate::classify::{Classification, Outcome};
+use crate::headers::MAX_DELAY;
 use crate::rate::{Limiter, Quota, QuotaKind};
 use crate::stats::ValueGauge;
 
@@ -53,6 +54,7 @@ struct Shared {
     burst_window: Duration,
     header_pacing: bool,
     pause_on_throttle: bool,
+    max_pause: Duration,
     /// Attempts stamped so far; an attempt's number tells how many were
     /// sent after it.
     sent: AtomicU64,
@@ -87,6 +89,7 @@ pub struct RateControllerBuilder {
     burst_window: Duration,
     header_pacing: bool,
     pause_on_throttle: bool,
+    max_pause: Duration,
     destination: Option<String>,
 }
 
@@ -116,6 +119,7 @@ impl RateController {
             burst_window: Duration::from_millis(100),
             header_pacing: false,
             pause_on_throttle: false,
+            max_pause: MAX_DELAY,
             destination: None,
         }
     }
@@ -187,7 +191,7 @@ impl RateController {
                 state.strategy.on_throttle(stamp.at, now);
                 if let Some(until) = retry_after
                     .filter(|_| shared.pause_on_throttle)
-                    .and_then(|wait| now.checked_add(wait))
+                    .and_then(|wait| now.checked_add(wait.min(shared.max_pause)))
                 {
                     shared.limiter.pause_until(until);
                 }
@@ -205,7 +209,8 @@ impl RateController {
                         ?until,
                         "quota headers: nothing left; pausing until the reset"
                     );
-                    shared.limiter.pause_until(until);
+                    let longest = now.checked_add(shared.max_pause).unwrap_or(until);
+                    shared.limiter.pause_until(until.min(longest));
                 }
             }
         }
@@ -297,6 +302,18 @@ impl RateControllerBuilder {
         self
     }
 
+    /// The longest the controller pauses the limiter on the server's word
+    /// (a throttle's `Retry-After`, or quota headers saying nothing is
+    /// left until a reset); default [`MAX_DELAY`], a day. A hostile or
+    /// mistaken header must not park every caller for longer than the
+    /// caller would wait; [`Pacer`](crate::Pacer) sets it to the policy's
+    /// `retry.max_retry_after` plus its safety margin, as the retry layer's
+    /// own pause is bounded.
+    pub fn max_pause(mut self, max: Duration) -> Self {
+        self.max_pause = max;
+        self
+    }
+
     /// The destination's name: with the `metrics` feature the rate in
     /// force is reported as the gauge `tower_pacer_adaptive_rate` with
     /// this `destination` label (`+Inf` while unlimited). Unnamed, it is
@@ -332,6 +349,7 @@ impl RateControllerBuilder {
                 burst_window: self.burst_window,
                 header_pacing: self.header_pacing,
                 pause_on_throttle: self.pause_on_throttle,
+                max_pause: self.max_pause,
                 sent: AtomicU64::new(0),
                 gate: Arc::new(Gate::new()),
                 gauge: ValueGauge::new("tower_pacer_adaptive_rate", self.destination.as_deref()),

@@ -35,6 +35,7 @@ const UNKNOWN: u64 = 2;
 /// | no `grpc-status`, other HTTP | `Permanent` | |
 /// | negative or unparseable `grpc-retry-pushback-ms` on a retryable outcome | `Permanent` | A6: "don't retry" |
 /// | transport error | `Transient`, `not_sent` per [`is_not_sent`](super::is_not_sent) | |
+/// | the limiter's own `CostTooLarge` / `QuotaExhausted` | `Permanent`, `not_sent` | a retry cannot help; `max_wait` means fail fast |
 ///
 /// Retryable outcomes carry the pushback (or a `Retry-After`) as
 /// `retry_after`.

@@ -27,6 +27,7 @@ use crate::headers::RateLimitInfo;
 /// | `Stripe-Should-Retry: false` (or a negative gRPC pushback) on a retryable outcome | `Permanent` | Stripe: "the request would have no further effect" |
 /// | `Stripe-Should-Retry: true` on a `Permanent` outcome | `Transient` | Stripe: retry, e.g. a 409 lock conflict |
 /// | transport error | `Transient`, `not_sent` per [`is_not_sent`](super::is_not_sent) | RFC 9110 §9.2.2 |
+/// | the limiter's own `CostTooLarge` / `QuotaExhausted` | `Permanent`, `not_sent` | a retry cannot help; `max_wait` means fail fast |
 ///
 /// Retryable outcomes carry [`RateLimitInfo::wait_hint`]: `Retry-After`,
 /// else the window reset when the quota is at 0. Headers are parsed once and

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use http::HeaderMap;
 
-use super::error::{NotSentFn, is_not_sent};
+use super::error::{NotSentFn, is_final_refusal, is_not_sent};
 use super::{Classification, Outcome, StatusRule};
 use crate::headers::RateLimitInfo;
 
@@ -50,10 +50,16 @@ impl<K: PartialEq + Copy> Rules<K> {
     }
 
     /// Every transport error is transient (whether a retry is *allowed* is
-    /// the retry layer's call, from the method and `not_sent`).
+    /// the retry layer's call, from the method and `not_sent`), except the
+    /// limiter's final refusals, which are permanent: a retry cannot help.
     pub(crate) fn classify_error(&self, error: &(dyn Error + 'static)) -> Classification {
         let not_sent = is_not_sent(error) || self.not_sent_when.is_some_and(|f| f(error));
-        Classification::new(Outcome::Transient { retry_after: None }).with_not_sent(not_sent)
+        let outcome = if is_final_refusal(error) {
+            Outcome::Permanent
+        } else {
+            Outcome::Transient { retry_after: None }
+        };
+        Classification::new(outcome).with_not_sent(not_sent)
     }
 }
 

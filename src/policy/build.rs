@@ -225,6 +225,11 @@ impl Policy {
             .band(band)
             .destination(self.name.clone())
             .header_pacing(spec.header_pacing)
+            .max_pause(
+                self.retry
+                    .max_retry_after
+                    .saturating_add(self.retry.safety_margin),
+            )
             .build()
             .map(Some)
             .map_err(field)

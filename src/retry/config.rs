@@ -103,6 +103,8 @@ impl<C, R> RetryLayerBuilder<C, R> {
     /// the layer will wait for (default 60 s); a longer request fails the
     /// call at once with
     /// [`RetryError::RetryAfterTooLong`](super::RetryError::RetryAfterTooLong).
+    /// It also bounds how long a throttled answer pauses the whole
+    /// destination (see [`limiter`](Self::limiter)).
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.settings.max_retry_after = max;
         self
@@ -134,7 +136,9 @@ impl<C, R> RetryLayerBuilder<C, R> {
     /// [`RateLimitLayer`](crate::rate::RateLimitLayer) uses). A
     /// rate-limited answer with a delay then pauses it
     /// ([`Limiter::pause_until`]), so that every caller of the destination
-    /// waits, not only the one retrying.
+    /// waits, not only the one retrying — for the delay plus the safety
+    /// margin, and never longer than
+    /// [`max_retry_after`](Self::max_retry_after) plus the margin.
     pub fn limiter(mut self, limiter: Limiter) -> Self {
         self.settings.limiter = Some(limiter);
         self

@@ -128,6 +128,12 @@ impl Config {
 
     /// Holds every caller of the destination back until the server's delay
     /// (plus the margin) has passed; they then resume at the limiter's pace.
+    ///
+    /// The pause is at most `max_retry_after`: a server (or a hostile
+    /// header) asking for a day must not park every caller for a day. The
+    /// first calls after a clamped pause ask again, and if the server still
+    /// refuses for longer they fail fast with
+    /// [`RetryError::RetryAfterTooLong`](super::RetryError::RetryAfterTooLong).
     fn pause_destination(&self, now: Instant, wait: Duration) {
         let Some(limiter) = &self.limiter else {
             return;
@@ -135,6 +141,7 @@ impl Config {
         if wait.is_zero() {
             return;
         }
+        let wait = wait.min(self.max_retry_after);
         if let Some(until) = now.checked_add(wait.saturating_add(self.margin)) {
             tracing::debug!(?wait, "rate limited: pausing the destination");
             limiter.pause_until(until);

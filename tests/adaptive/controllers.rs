@@ -341,3 +341,51 @@ async fn a_refused_cap_is_probed_again_ever_more_rarely() {
     let (_, _) = hard_cap_intervals(&controller, &cap, 20, 32 + 32 + 10).await;
     assert!(cap.limit() >= 20, "stuck at {}", cap.limit());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_on_the_servers_word_is_bounded_by_max_pause() {
+    // Quota headers saying nothing is left for a day, then a 429 asking for
+    // a day: neither parks the destination longer than `max_pause`.
+    let limiter = Limiter::new(Quota::per_second(1).unwrap());
+    let controller = RateController::builder(limiter.clone(), Cubic::builder().build().unwrap())
+        .header_pacing(true)
+        .pause_on_throttle(true)
+        .max_pause(Duration::from_secs(90))
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let api = service_fn(move |_: http::Request<()>| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                response(
+                    200,
+                    &[
+                        ("x-ratelimit-remaining", "0"),
+                        ("x-ratelimit-reset", "86400"),
+                    ],
+                )
+            } else {
+                response(429, &[("retry-after", "86400")])
+            }
+        }
+    });
+    let client = ServiceBuilder::new()
+        .layer(AdaptiveRateLayer::new(controller.clone()))
+        .layer(RateLimitLayer::new(limiter.clone()))
+        .service(api);
+    let start = Instant::now();
+    client
+        .clone()
+        .oneshot(http::Request::new(()))
+        .await
+        .unwrap();
+    assert_eq!(
+        limiter.paused_until(),
+        Some(start + Duration::from_secs(90))
+    );
+    client.oneshot(http::Request::new(())).await.unwrap();
+    let now = Instant::now();
+    assert_eq!(now, start + Duration::from_secs(90), "waited out the pause");
+    assert_eq!(limiter.paused_until(), Some(now + Duration::from_secs(90)));
+}
