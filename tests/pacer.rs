@@ -288,6 +288,52 @@ async fn a_destination_is_kept_while_a_permit_is_held() {
     assert_eq!(client.sweep(), 1);
 }
 
+/// One server is one destination, with one quota, however its URIs spell
+/// it; other ports are other services.
+#[tokio::test(start_paused = true)]
+async fn spellings_of_one_authority_share_one_destination() {
+    let calls = Calls::default();
+    let table = PolicyTable::new().with_default(window_policy(1, Duration::from_secs(1)));
+    let client = ServiceBuilder::new()
+        .layer(DestinationsLayer::new(table))
+        .service(api(calls.clone(), 0));
+    let start = Instant::now();
+    for url in [
+        "https://api.x.test/",
+        "https://api.x.test:443/",
+        "https://user@API.x.test./",
+        "http://api.x.test:80/",
+    ] {
+        client.clone().oneshot(get(url)).await.unwrap();
+    }
+    assert_eq!(client.len(), 1);
+    // One call per second between them all.
+    assert!(start.elapsed() >= Duration::from_secs(3));
+    for url in [
+        "http://127.0.0.1:8080/",
+        "http://127.0.0.1:8081/",
+        "https://api.x.test:8443/",
+    ] {
+        client.clone().oneshot(get(url)).await.unwrap();
+    }
+    assert_eq!(client.len(), 4);
+    let api = client.pacer("api.x.test").unwrap();
+    for key in [
+        "API.x.test",
+        "api.x.test:443",
+        "api.x.test.",
+        "user@api.x.test:80",
+    ] {
+        assert!(client.pacer(key).unwrap().same_as(&api), "{key}");
+    }
+    let (a, b) = (
+        client.pacer("127.0.0.1:8080"),
+        client.pacer("127.0.0.1:8081"),
+    );
+    assert!(!a.unwrap().same_as(&b.unwrap()));
+    assert!(!client.pacer("api.x.test:8443").unwrap().same_as(&api));
+}
+
 #[tokio::test]
 async fn requests_without_a_destination_or_policy_fail_typed() {
     let client = ServiceBuilder::new()
@@ -358,11 +404,13 @@ async fn destinations_can_be_keyed_by_anything() {
         request
     };
     // Same host, two tenants: each has its own quota of one per second.
-    client.clone().oneshot(request("acme")).await.unwrap();
+    client.clone().oneshot(request("Acme")).await.unwrap();
     client.clone().oneshot(request("globex")).await.unwrap();
     assert_eq!(start.elapsed(), Duration::ZERO);
-    client.clone().oneshot(request("acme")).await.unwrap();
+    client.clone().oneshot(request("Acme")).await.unwrap();
     assert!(start.elapsed() >= Duration::from_secs(1));
+    // A key is found as the key function gave it, case and all.
+    assert_eq!(client.pacer("Acme").unwrap().stats().requests, 2);
 }
 
 /// Stacks go into shared state (an axum router's, say): they must be

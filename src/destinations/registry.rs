@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower_layer::Layer;
 
+use super::key::lookup_forms;
 use super::{DestinationError, PolicyTable};
 use crate::Pacer;
 use crate::pacer::PacerService;
@@ -163,10 +164,14 @@ impl<S: Clone> Registry<S> {
         self.entries.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// The pacer of `key` as the key function gave it, or else of its
+    /// [`ByAuthority`](super::ByAuthority) normal form (so `API.x.com:443`
+    /// finds `api.x.com`).
     pub(crate) fn pacer(&self, key: &str) -> Option<Pacer> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(&key.to_ascii_lowercase())
+        std::iter::once(key.to_owned())
+            .chain(lookup_forms(key))
+            .find_map(|key| entries.get(&key))
             .map(|entry| entry.pacer.clone())
     }
 }
