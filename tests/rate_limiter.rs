@@ -366,6 +366,34 @@ async fn config_errors_name_the_field() {
             .unwrap_err();
         assert_eq!(field(err), "headroom.fraction");
     }
+    // A headroom that stretches a full burst beyond a year: the band's
+    // figures would saturate, and a saturated band admits every call.
+    let yearly = Quota::per_hour(1).unwrap().with_burst(8_000).unwrap();
+    let slowed = |fraction: f64, margin: Duration| {
+        Limiter::builder()
+            .quota(Quota::per_second(1).unwrap())
+            .quota(yearly)
+            .headroom(fraction)
+            .margin(margin)
+            .build()
+    };
+    assert_eq!(field(slowed(0.5, Duration::ZERO).unwrap_err()), "quotas[1]");
+    assert_eq!(
+        field(slowed(1e-6, Duration::ZERO).unwrap_err()),
+        "quotas[1]"
+    );
+    assert_eq!(field(slowed(1.0, secs(3600)).unwrap_err()), "quotas[1]");
+    assert_eq!(
+        field(slowed(1.0, Duration::MAX).unwrap_err()),
+        "headroom.margin"
+    );
+    let half = Limiter::builder()
+        .quota(Quota::per_second(1).unwrap())
+        .headroom(0.5)
+        .build()
+        .unwrap();
+    assert_eq!(field(half.set_quota(0, yearly).unwrap_err()), "quotas[0]");
+    assert_eq!(half.quotas(), vec![Quota::per_second(1).unwrap()]);
     let limiter = Limiter::new(Quota::per_second(1).unwrap());
     assert_eq!(
         field(
