@@ -54,6 +54,21 @@ fn window_policy(limit: u64, window: Duration) -> Policy {
     policy
 }
 
+/// The most calls the API saw in any closed interval of length `window`.
+fn busiest(calls: &Calls, window: Duration) -> usize {
+    let mut times: Vec<Instant> = calls.lock().unwrap().iter().map(|(_, at)| *at).collect();
+    times.sort();
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t - times[i] <= window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 #[tokio::test(start_paused = true)]
 async fn services_built_from_one_pacer_share_its_quota() {
     let calls = Calls::default();
@@ -64,7 +79,6 @@ async fn services_built_from_one_pacer_share_its_quota() {
     let b = ServiceBuilder::new()
         .layer(pacer.layer())
         .service(api(calls.clone(), 0));
-    let start = Instant::now();
     let tasks: Vec<_> = (0..30)
         .map(|n| {
             let service = if n % 2 == 0 { a.clone() } else { b.clone() };
@@ -75,23 +89,7 @@ async fn services_built_from_one_pacer_share_its_quota() {
         task.await.unwrap().unwrap();
     }
     // Three windows' worth through two stacks: still 10 per second.
-    let mut times: Vec<Duration> = calls
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, at)| *at - start)
-        .collect();
-    times.sort();
-    for (i, at) in times.iter().enumerate() {
-        let in_window = times[i..]
-            .iter()
-            .take_while(|t| **t - *at <= Duration::from_secs(1))
-            .count();
-        assert!(
-            in_window <= 10,
-            "{in_window} calls in the second after {at:?}"
-        );
-    }
+    assert_eq!(busiest(&calls, Duration::from_secs(1)), 10);
     let stats = pacer.stats();
     assert_eq!(
         (stats.requests, stats.succeeded, stats.attempts),
@@ -229,6 +227,113 @@ async fn the_table_of_live_destinations_is_bounded() {
     assert!(client.len() <= 2);
 }
 
+/// Calls that waited in the queue went out late, and count in the window
+/// from then: their destination is in use until they are done, not since
+/// they were routed.
+#[tokio::test(start_paused = true)]
+async fn a_destination_is_kept_while_its_last_calls_still_count() {
+    let calls = Calls::default();
+    let table = PolicyTable::new().with_default(window_policy(100, Duration::from_secs(10)));
+    let layer = DestinationsLayer::new(table)
+        .max_live(1)
+        .unwrap()
+        .min_idle(Duration::from_secs(1));
+    let client = ServiceBuilder::new()
+        .layer(layer)
+        .service(api(calls.clone(), 0));
+    let start = Instant::now();
+    // Three windows' worth at once: they drain over 20 s, twice the window.
+    let tasks: Vec<_> = (0..300)
+        .map(|_| tokio::spawn(client.clone().oneshot(get("http://a.test/"))))
+        .collect();
+    time::sleep(Duration::from_millis(1)).await;
+    let pacer = client.pacer("a.test").unwrap();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert!(start.elapsed() >= Duration::from_secs(20));
+    // The last hundred went out just now: their window is full.
+    assert_eq!(client.sweep(), 0);
+    let err = client
+        .clone()
+        .oneshot(get("http://b.test/"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err.downcast_ref::<DestinationError>(),
+        Some(DestinationError::TooMany { .. })
+    ));
+    client.clone().oneshot(get("http://a.test/")).await.unwrap();
+    assert!(client.pacer("a.test").unwrap().same_as(&pacer));
+    assert_eq!(busiest(&calls, Duration::from_secs(10)), 100);
+}
+
+/// A response body still streaming holds a concurrency permit: its
+/// destination is in use until the permit is released.
+#[tokio::test(start_paused = true)]
+async fn a_destination_is_kept_while_a_permit_is_held() {
+    let mut policy = window_policy(5, Duration::from_secs(1));
+    policy.concurrency = Some(2);
+    let layer = DestinationsLayer::new(PolicyTable::new().with_default(policy))
+        .min_idle(Duration::from_secs(1));
+    let client = ServiceBuilder::new()
+        .layer(layer)
+        .service(api(Calls::default(), 0));
+    client.clone().oneshot(get("http://a.test/")).await.unwrap();
+    let permit = client.pacer("a.test").unwrap().concurrency().try_acquire();
+    assert!(permit.is_some());
+    time::advance(Duration::from_secs(60)).await;
+    assert_eq!(client.sweep(), 0);
+    drop(permit);
+    assert_eq!(client.sweep(), 1);
+}
+
+/// One server is one destination, with one quota, however its URIs spell
+/// it; other ports are other services.
+#[tokio::test(start_paused = true)]
+async fn spellings_of_one_authority_share_one_destination() {
+    let calls = Calls::default();
+    let table = PolicyTable::new().with_default(window_policy(1, Duration::from_secs(1)));
+    let client = ServiceBuilder::new()
+        .layer(DestinationsLayer::new(table))
+        .service(api(calls.clone(), 0));
+    let start = Instant::now();
+    for url in [
+        "https://api.x.test/",
+        "https://api.x.test:443/",
+        "https://user@API.x.test./",
+        "http://api.x.test:80/",
+    ] {
+        client.clone().oneshot(get(url)).await.unwrap();
+    }
+    assert_eq!(client.len(), 1);
+    // One call per second between them all.
+    assert!(start.elapsed() >= Duration::from_secs(3));
+    for url in [
+        "http://127.0.0.1:8080/",
+        "http://127.0.0.1:8081/",
+        "https://api.x.test:8443/",
+    ] {
+        client.clone().oneshot(get(url)).await.unwrap();
+    }
+    assert_eq!(client.len(), 4);
+    let api = client.pacer("api.x.test").unwrap();
+    for key in [
+        "API.x.test",
+        "api.x.test:443",
+        "api.x.test.",
+        "user@api.x.test:80",
+    ] {
+        assert!(client.pacer(key).unwrap().same_as(&api), "{key}");
+    }
+    let (a, b) = (
+        client.pacer("127.0.0.1:8080"),
+        client.pacer("127.0.0.1:8081"),
+    );
+    assert!(!a.unwrap().same_as(&b.unwrap()));
+    assert!(!client.pacer("api.x.test:8443").unwrap().same_as(&api));
+}
+
 #[tokio::test]
 async fn requests_without_a_destination_or_policy_fail_typed() {
     let client = ServiceBuilder::new()
@@ -299,11 +404,13 @@ async fn destinations_can_be_keyed_by_anything() {
         request
     };
     // Same host, two tenants: each has its own quota of one per second.
-    client.clone().oneshot(request("acme")).await.unwrap();
+    client.clone().oneshot(request("Acme")).await.unwrap();
     client.clone().oneshot(request("globex")).await.unwrap();
     assert_eq!(start.elapsed(), Duration::ZERO);
-    client.clone().oneshot(request("acme")).await.unwrap();
+    client.clone().oneshot(request("Acme")).await.unwrap();
     assert!(start.elapsed() >= Duration::from_secs(1));
+    // A key is found as the key function gave it, case and all.
+    assert_eq!(client.pacer("Acme").unwrap().stats().requests, 2);
 }
 
 /// Stacks go into shared state (an axum router's, say): they must be

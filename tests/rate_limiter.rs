@@ -43,6 +43,45 @@ async fn window_band_waits_for_the_oldest_call_to_leave() {
     assert_eq!(slot - start, secs(10) + WINDOW_GUARD);
 }
 
+/// A grant counts until it has left the window by the timer guard, also
+/// for a caller arriving between `slot + window` and `slot + window +
+/// guard` (such a grant used to be forgotten, and its guard lost).
+#[tokio::test(start_paused = true)]
+async fn a_grant_keeps_its_timer_guard_until_it_has_left() {
+    let limiter = Limiter::new(Quota::window(2, secs(1)).unwrap());
+    let start = Instant::now();
+    time::advance(secs(1)).await;
+    limiter.acquire(1).await.unwrap();
+    time::advance(500 * MS).await;
+    limiter.acquire(1).await.unwrap();
+    time::advance(500 * MS + MS / 2).await;
+    assert_eq!(limiter.snapshot().bands[0].remaining, 0);
+    let slot = limiter.reserve(1).unwrap().slot();
+    assert_eq!(slot - start, secs(2) + WINDOW_GUARD);
+}
+
+/// Costs near `u64::MAX` must neither overflow the band's count nor wrap
+/// it into admitting a second full window's worth.
+#[tokio::test(start_paused = true)]
+async fn limits_near_u64_max_never_admit_two_windows_at_once() {
+    for limit in [100, u64::MAX] {
+        let limiter = Limiter::new(Quota::window(limit, secs(1)).unwrap());
+        let start = Instant::now();
+        let mut slots = Vec::new();
+        for _ in 0..3 {
+            let r = limiter.reserve(limit).unwrap();
+            slots.push(r.slot() - start);
+            r.consume();
+            // The first leaves the window while the others wait.
+            time::advance(600 * MS).await;
+        }
+        assert_eq!(limiter.snapshot().bands[0].remaining, 0, "limit {limit}");
+        for pair in slots.windows(2) {
+            assert!(pair[1] - pair[0] > secs(1), "limit {limit}: {slots:?}");
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn every_band_must_have_room_and_none_is_charged_on_refusal() {
     let limiter = Limiter::builder()
@@ -327,6 +366,34 @@ async fn config_errors_name_the_field() {
             .unwrap_err();
         assert_eq!(field(err), "headroom.fraction");
     }
+    // A headroom that stretches a full burst beyond a year: the band's
+    // figures would saturate, and a saturated band admits every call.
+    let yearly = Quota::per_hour(1).unwrap().with_burst(8_000).unwrap();
+    let slowed = |fraction: f64, margin: Duration| {
+        Limiter::builder()
+            .quota(Quota::per_second(1).unwrap())
+            .quota(yearly)
+            .headroom(fraction)
+            .margin(margin)
+            .build()
+    };
+    assert_eq!(field(slowed(0.5, Duration::ZERO).unwrap_err()), "quotas[1]");
+    assert_eq!(
+        field(slowed(1e-6, Duration::ZERO).unwrap_err()),
+        "quotas[1]"
+    );
+    assert_eq!(field(slowed(1.0, secs(3600)).unwrap_err()), "quotas[1]");
+    assert_eq!(
+        field(slowed(1.0, Duration::MAX).unwrap_err()),
+        "headroom.margin"
+    );
+    let half = Limiter::builder()
+        .quota(Quota::per_second(1).unwrap())
+        .headroom(0.5)
+        .build()
+        .unwrap();
+    assert_eq!(field(half.set_quota(0, yearly).unwrap_err()), "quotas[0]");
+    assert_eq!(half.quotas(), vec![Quota::per_second(1).unwrap()]);
     let limiter = Limiter::new(Quota::per_second(1).unwrap());
     assert_eq!(
         field(

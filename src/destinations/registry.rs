@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower_layer::Layer;
 
+use super::key::lookup_forms;
 use super::{DestinationError, PolicyTable};
 use crate::Pacer;
 use crate::pacer::PacerService;
@@ -15,11 +16,24 @@ use crate::pacer::PacerService;
 /// One live destination: its pacer, and whether it is in use.
 pub(crate) struct Entry {
     pub(crate) pacer: Pacer,
-    /// Nanoseconds since the registry's epoch.
+    /// The registry's epoch, so a hold can stamp `last_used` as it drops.
+    epoch: Instant,
+    /// Nanoseconds since `epoch`.
     last_used: AtomicU64,
     in_flight: AtomicUsize,
     /// After this long unused, the destination's state is as good as new.
     forget_after: Duration,
+}
+
+impl Entry {
+    fn touch(&self) {
+        self.last_used
+            .store(nanos_since(self.epoch), Ordering::Release);
+    }
+}
+
+fn nanos_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 pub(crate) struct Registry<S> {
@@ -44,28 +58,27 @@ impl<S: Clone> Registry<S> {
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        nanos_since(self.epoch)
     }
 
-    /// The destination's entry, created on first use; marked in use until
-    /// the returned guard drops.
-    /// The destination's stack for one call, with a hold that marks the
-    /// destination in use until it drops.
+    /// The destination's stack for one call (the destination is created on
+    /// first use), with a hold that marks it in use until it drops.
     pub(crate) fn route(&self, key: &str) -> Result<(PacerService<S>, InFlight), DestinationError> {
-        let entry = self.existing(key).map_or_else(|| self.create(key), Ok)?;
-        entry.in_flight.fetch_add(1, Ordering::AcqRel);
-        entry.last_used.store(self.now(), Ordering::Release);
+        let hold = self.hold(key).map_or_else(|| self.create(key), Ok)?;
         // Building the stack only clones the pacer's shared handles.
-        let stack = entry.pacer.layer().layer(self.inner.clone());
-        Ok((stack, InFlight { entry }))
+        let stack = hold.entry.pacer.layer().layer(self.inner.clone());
+        Ok((stack, hold))
     }
 
-    fn existing(&self, key: &str) -> Option<Arc<Entry>> {
+    /// A hold on a live destination. Taken under the lock: a sweep between
+    /// the lookup and the hold could evict the entry and let the next call
+    /// start a fresh quota beside this one.
+    fn hold(&self, key: &str) -> Option<InFlight> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.get(key).cloned()
+        entries.get(key).map(InFlight::new)
     }
 
-    fn create(&self, key: &str) -> Result<Arc<Entry>, DestinationError> {
+    fn create(&self, key: &str) -> Result<InFlight, DestinationError> {
         let policy = self
             .table
             .lookup(key)
@@ -75,7 +88,7 @@ impl<S: Clone> Registry<S> {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         // Another caller may have created it meanwhile.
         if let Some(entry) = entries.get(key) {
-            return Ok(entry.clone());
+            return Ok(InFlight::new(entry));
         }
         if entries.len() >= self.max_live {
             let now = self.now();
@@ -106,22 +119,36 @@ impl<S: Clone> Registry<S> {
         let pacer = Pacer::new(policy).map_err(config)?;
         let entry = Arc::new(Entry {
             pacer,
+            epoch: self.epoch,
             last_used: AtomicU64::new(self.now()),
             in_flight: AtomicUsize::new(0),
             forget_after,
         });
-        entries.insert(key.to_owned(), entry.clone());
+        // Held before the lock is released, for the reason `hold` gives.
+        let hold = InFlight::new(&entry);
+        entries.insert(key.to_owned(), entry);
         tracing::debug!(destination = key, live = entries.len(), "new destination");
-        Ok(entry)
+        Ok(hold)
     }
 
     /// True if dropping `entry` loses nothing: unused for longer than its
-    /// longest quota takes to refill, nothing in flight, not paused.
+    /// longest quota takes to refill, nothing in flight (a permit held by
+    /// a response body still streaming counts), not paused.
     fn forgettable(&self, entry: &Entry, now: u64) -> bool {
+        // `in_flight` before `last_used`: a hold stamps `last_used` before
+        // it lets go, so seeing it gone means seeing its stamp.
+        if entry.in_flight.load(Ordering::Acquire) != 0 {
+            return false;
+        }
         let idle = now.saturating_sub(entry.last_used.load(Ordering::Acquire));
-        entry.in_flight.load(Ordering::Acquire) == 0
+        let pacer = &entry.pacer;
+        let permits = pacer.concurrency().in_flight()
+            + pacer
+                .concurrency_controller()
+                .map_or(0, |controller| controller.limiter().in_flight());
+        permits == 0
             && Duration::from_nanos(idle) >= entry.forget_after
-            && entry.pacer.limiter().paused_until().is_none()
+            && pacer.limiter().paused_until().is_none()
     }
 
     /// Drop every destination that can be forgotten; returns how many.
@@ -137,8 +164,14 @@ impl<S: Clone> Registry<S> {
         self.entries.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// The pacer of `key` as the key function gave it, or else of its
+    /// [`ByAuthority`](super::ByAuthority) normal form (so `API.x.com:443`
+    /// finds `api.x.com`).
     pub(crate) fn pacer(&self, key: &str) -> Option<Pacer> {
-        self.existing(&key.to_ascii_lowercase())
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        std::iter::once(key.to_owned())
+            .chain(lookup_forms(key))
+            .find_map(|key| entries.get(&key))
             .map(|entry| entry.pacer.clone())
     }
 }
@@ -149,8 +182,21 @@ pub(crate) struct InFlight {
     entry: Arc<Entry>,
 }
 
+impl InFlight {
+    fn new(entry: &Arc<Entry>) -> Self {
+        entry.in_flight.fetch_add(1, Ordering::AcqRel);
+        entry.touch();
+        Self {
+            entry: entry.clone(),
+        }
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // A call may wait long in the limiter's queue: its grant counts
+        // from when it went out, so idle time starts now, not at routing.
+        self.entry.touch();
         self.entry.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -97,7 +97,10 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// As [`quotas`](Self::quotas), and `headroom.fraction`; for a Redis
+    /// As [`quotas`](Self::quotas), and `headroom.fraction`,
+    /// `headroom.margin`, or `quotas[i]` for a rate whose burst the headroom
+    /// stretches beyond a year (see
+    /// [`LimiterBuilder::build`](crate::rate::LimiterBuilder::build)); for a Redis
     /// backend `backend.url`, `backend.key`, `backend.timeout`,
     /// `backend.fallback.share`, or `backend` itself without the `redis`
     /// feature.

@@ -51,6 +51,8 @@ impl GcraParams {
     }
 
     /// τ: how far ahead of `now` the theoretical arrival time may run.
+    /// Never saturates: limiters refuse bands whose `interval × burst`
+    /// exceeds a year (saturating to `u64::MAX` would admit every call).
     #[inline]
     fn tau(&self) -> u64 {
         self.interval.saturating_mul(self.burst - 1)

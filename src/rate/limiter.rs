@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::clock::{Clock, LimiterClock, nanos};
 use super::error::RateError;
 use super::gcra::{AtomicGcra, GcraParams, Grant, Refusal};
-use super::quota::{Quota, QuotaKind};
+use super::quota::{MAX_PERIOD, Quota, QuotaKind};
 use super::window::{WindowBand, WindowParams};
 use crate::ConfigError;
 
@@ -27,8 +27,30 @@ pub struct Headroom {
     /// at 98 %). A rate's interval is divided by it, a window's limit is
     /// multiplied by it (rounded down, at least 1).
     pub fraction: f64,
-    /// Added to every window and every rate's period.
+    /// Added to every window and every rate's period; at most
+    /// [`MAX_PERIOD`](super::MAX_PERIOD).
     pub margin: Duration,
+}
+
+impl Headroom {
+    /// Checks that `quota`, band `band`, stays within the limiter's range
+    /// once narrowed: a rate's full burst, slowed by the headroom, must
+    /// span at most [`MAX_PERIOD`](super::MAX_PERIOD), as
+    /// [`Quota::with_burst`] requires of the quota itself. Beyond that the
+    /// band's figures no longer fit in 64-bit nanoseconds, and saturating
+    /// them would admit every call.
+    fn check_band(&self, band: usize, quota: &Quota) -> Result<(), ConfigError> {
+        let Some(params) = GcraParams::new(quota, self) else {
+            return Ok(());
+        };
+        match params.interval.checked_mul(params.burst) {
+            Some(span) if span <= nanos(MAX_PERIOD) => Ok(()),
+            _ => Err(ConfigError::new(
+                format!("quotas[{band}]"),
+                "slowed by the headroom, a full burst would span more than a year of the rate",
+            )),
+        }
+    }
 }
 
 impl Default for Headroom {
@@ -92,7 +114,8 @@ impl LimiterBuilder {
     }
 
     /// The limiter, or a [`ConfigError`] naming the field at fault
-    /// (`quotas`, `headroom.fraction`).
+    /// (`quotas`, `headroom.fraction`, `headroom.margin`, or `quotas[i]`
+    /// for a rate whose burst the headroom stretches beyond a year).
     pub fn build(self) -> Result<Limiter, ConfigError> {
         if self.quotas.is_empty() {
             return Err(ConfigError::new("quotas", "at least one quota is needed"));
@@ -115,7 +138,16 @@ impl LimiterBuilder {
                 "must be a number in (0, 1]",
             ));
         }
-        Ok(())
+        if self.headroom.margin > MAX_PERIOD {
+            return Err(ConfigError::new(
+                "headroom.margin",
+                "must be at most a year",
+            ));
+        }
+        self.quotas
+            .iter()
+            .enumerate()
+            .try_for_each(|(band, quota)| self.headroom.check_band(band, quota))
     }
 
     /// Checks the headroom, then builds a limiter whose bands live in
@@ -442,7 +474,7 @@ impl Limiter {
         self.shared
             .epoch
             .checked_add(offset)
-            .unwrap_or_else(|| Instant::now() + super::quota::MAX_PERIOD)
+            .unwrap_or_else(|| Instant::now() + MAX_PERIOD)
     }
 
     /// The longest a caller may be asked to wait, if bounded.
@@ -790,10 +822,13 @@ impl Limiter {
     ///
     /// # Errors
     ///
-    /// `quotas[i]` if there is no such band or the kind differs.
+    /// `quotas[i]` if there is no such band, the kind differs, or the
+    /// headroom stretches the rate's burst beyond a year (see
+    /// [`LimiterBuilder::build`]).
     pub fn set_quota(&self, band: usize, quota: Quota) -> Result<(), ConfigError> {
         let field = || format!("quotas[{band}]");
         let headroom = &self.shared.headroom;
+        headroom.check_band(band, &quota)?;
         let mut quotas = match self.shared.quotas.write() {
             Ok(quotas) => quotas,
             Err(poisoned) => poisoned.into_inner(),

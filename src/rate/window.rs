@@ -62,6 +62,19 @@ impl WindowParams {
         Self { limit, window }
     }
 
+    /// True if a grant made at `slot` still counts at `now`: until `slot +
+    /// window + guard`, the instant [`WindowBand::earliest`] waits for.
+    /// Forgetting it at `slot + window` would lose the timer guard.
+    fn counts(&self, slot: u64, now: u64) -> bool {
+        slot.saturating_add(self.window).saturating_add(GUARD) > now
+    }
+
+    /// The first bucket of `width` that still counts at `now`: a bucket
+    /// counts, as a grant at its end, while `end + window + guard > now`.
+    fn lowest_bucket(&self, now: u64, width: u64) -> u64 {
+        now.saturating_sub(self.window).saturating_sub(GUARD) / width
+    }
+
     /// The sustained spacing that spends the limit evenly over the window.
     pub(crate) fn sustained_interval(&self) -> u64 {
         self.window.div_ceil(self.limit).max(1)
@@ -85,8 +98,10 @@ enum Grants {
 pub(crate) struct WindowBand {
     params: WindowParams,
     grants: Grants,
-    /// Total cost held in `grants`.
-    held: u64,
+    /// Total cost held in `grants`. Wider than a cost: with limits near
+    /// `u64::MAX`, the grants of a window plus those reserved ahead can
+    /// exceed it, and a saturated total would later undercount.
+    held: u128,
 }
 
 impl WindowBand {
@@ -146,15 +161,15 @@ impl WindowBand {
 
     /// Forget grants that can no longer share a window with any slot ≥ `now`.
     fn prune(&mut self, now: u64) {
-        let horizon = now.saturating_sub(self.params.window);
+        let params = self.params;
         match &mut self.grants {
             Grants::Exact { grants } => {
                 while let Some(&(slot, cost)) = grants.front() {
-                    if slot >= horizon {
+                    if params.counts(slot, now) {
                         break;
                     }
                     grants.pop_front();
-                    self.held -= cost;
+                    self.held = self.held.saturating_sub(u128::from(cost));
                 }
             }
             Grants::Bucketed {
@@ -162,10 +177,10 @@ impl WindowBand {
                 first,
                 buckets,
             } => {
-                let lowest = horizon / *width;
+                let lowest = params.lowest_bucket(now, *width);
                 while *first < lowest {
                     match buckets.pop_front() {
-                        Some(cost) => self.held -= cost,
+                        Some(cost) => self.held = self.held.saturating_sub(u128::from(cost)),
                         None => {
                             *first = lowest;
                             break;
@@ -189,7 +204,8 @@ impl WindowBand {
             });
         }
         self.prune(now);
-        let mut excess = (self.held + cost).saturating_sub(self.params.limit);
+        let mut excess = (self.held.saturating_add(u128::from(cost)))
+            .saturating_sub(u128::from(self.params.limit));
         if excess == 0 {
             return Ok(0);
         }
@@ -197,7 +213,7 @@ impl WindowBand {
         match &self.grants {
             Grants::Exact { grants } => {
                 for &(slot, cost) in grants {
-                    excess = excess.saturating_sub(cost);
+                    excess = excess.saturating_sub(u128::from(cost));
                     if excess == 0 {
                         // `slot` must fall before the window [s − w, s],
                         // by a timer tick.
@@ -211,7 +227,7 @@ impl WindowBand {
                 buckets,
             } => {
                 for (index, &cost) in (*first..).zip(buckets) {
-                    excess = excess.saturating_sub(cost);
+                    excess = excess.saturating_sub(u128::from(cost));
                     if excess == 0 {
                         // The bucket must end before the window starts.
                         let end = index.saturating_add(1).saturating_mul(*width);
@@ -228,7 +244,7 @@ impl WindowBand {
 
     /// Record a grant of `cost` at `slot` (no earlier than any other grant).
     pub(crate) fn commit(&mut self, slot: u64, cost: u64) {
-        self.held += cost;
+        self.held = self.held.saturating_add(u128::from(cost));
         match &mut self.grants {
             Grants::Exact { grants } => grants.push_back((slot, cost)),
             Grants::Bucketed {
@@ -246,8 +262,10 @@ impl WindowBand {
                 if buckets.len() <= offset {
                     buckets.resize(offset + 1, 0);
                 }
+                // Saturating: a bucket that undercounts is taken off `held`
+                // for less than was added, which errs towards waiting.
                 if let Some(bucket) = buckets.get_mut(offset) {
-                    *bucket += cost;
+                    *bucket = bucket.saturating_add(cost);
                 }
             }
         }
@@ -259,7 +277,7 @@ impl WindowBand {
             Grants::Exact { grants } => {
                 if grants.back() == Some(&(slot, cost)) {
                     grants.pop_back();
-                    self.held -= cost;
+                    self.held = self.held.saturating_sub(u128::from(cost));
                 }
             }
             Grants::Bucketed {
@@ -271,7 +289,7 @@ impl WindowBand {
                 if let Some(bucket) = buckets.get_mut(offset) {
                     let taken = cost.min(*bucket);
                     *bucket -= taken;
-                    self.held -= taken;
+                    self.held = self.held.saturating_sub(u128::from(taken));
                 }
             }
         }
@@ -287,12 +305,11 @@ impl WindowBand {
 
     /// Cost that could be granted at `now` without waiting.
     pub(crate) fn remaining(&self, now: u64) -> u64 {
-        let horizon = now.saturating_sub(self.params.window);
-        let held: u64 = match &self.grants {
+        let held: u128 = match &self.grants {
             Grants::Exact { grants } => grants
                 .iter()
-                .filter(|(slot, _)| *slot >= horizon)
-                .map(|(_, cost)| cost)
+                .filter(|(slot, _)| self.params.counts(*slot, now))
+                .map(|(_, cost)| u128::from(*cost))
                 .sum(),
             Grants::Bucketed {
                 width,
@@ -300,10 +317,11 @@ impl WindowBand {
                 buckets,
             } => (*first..)
                 .zip(buckets)
-                .filter(|(index, _)| *index >= horizon / *width)
-                .map(|(_, cost)| cost)
+                .filter(|(index, _)| *index >= self.params.lowest_bucket(now, *width))
+                .map(|(_, cost)| u128::from(*cost))
                 .sum(),
         };
-        self.params.limit.saturating_sub(held)
+        // ≤ limit, so it fits back in a u64.
+        u64::try_from(u128::from(self.params.limit).saturating_sub(held)).unwrap_or(0)
     }
 }

@@ -222,7 +222,7 @@ impl RedisLimiterBuilder {
     /// A [`ConfigError`] naming the field: `url` (not a Redis URL), `key`
     /// (empty, or with `{` or `}`, which would break the hash tag),
     /// `timeout` (zero), `fallback.share` (not in `(0, 1]`), and the
-    /// limiter's own (`quotas[i]…`, `headroom.fraction`).
+    /// limiter's own (`quotas[i]…`, `headroom.fraction`, `headroom.margin`).
     pub fn build(self) -> Result<Limiter, ConfigError> {
         let client = ::redis::Client::open(self.url.as_str())
             .map_err(|e| ConfigError::new("url", format!("not a Redis URL: {e}")))?;

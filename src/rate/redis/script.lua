@@ -101,7 +101,9 @@ local slot = floor
 local function prune_buckets(band, width)
   local first = tonumber(redis.call('HGET', band.key, 'first') or '-1')
   if first < 0 then return end
-  local lowest = math.floor((floor - band.b) / width)
+  -- A bucket counts until its end + window + guard, as `earliest` below
+  -- waits for: pruning at end + window would lose the timer guard.
+  local lowest = math.floor((floor - band.b - guard) / width)
   local held = tonumber(redis.call('HGET', band.key, 'held') or '0')
   while first < lowest and held > 0 do
     local field = int(first)
@@ -127,7 +129,8 @@ if cost > 0 then
       earliest = band.tat + (cost - 1) * band.a - band.a * (band.b - 1)
     elseif band.kind == 'w' then
       if cost > band.a then return { 2, i - 1, band.a } end
-      redis.call('ZREMRANGEBYSCORE', band.key, '-inf', '(' .. int(floor - band.b))
+      -- A grant counts until slot + window + guard (see `prune_buckets`).
+      redis.call('ZREMRANGEBYSCORE', band.key, '-inf', int(floor - band.b - guard))
       local excess = redis.call('ZCARD', band.key) + cost - band.a
       if excess > 0 then
         -- The grant whose leaving makes room: it must fall before the
