@@ -287,6 +287,41 @@ async fn dropping_every_handle_drains_the_queue() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_endless_max_latency_sends_full_batches_only() {
+    let batches = Batches::default();
+    let client = batcher(
+        &batches,
+        BatchConfig::new(2, Duration::MAX).unwrap(),
+        Duration::from_millis(1),
+    );
+    let first = tokio::spawn(client.clone().oneshot(1));
+    time::sleep(Duration::from_secs(24 * 3600)).await;
+    assert!(batches.lock().unwrap().is_empty(), "half a batch waits");
+    assert_eq!(client.clone().oneshot(2).await.unwrap(), 4);
+    assert_eq!(first.await.unwrap().unwrap(), 2);
+    // With every handle gone, a part batch is still sent.
+    let last = tokio::spawn(client.oneshot(3));
+    assert_eq!(last.await.unwrap().unwrap(), 6);
+    assert_eq!(batches.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_without_poll_ready_on_a_full_queue_is_refused_and_the_worker_goes_on() {
+    let batches = Batches::default();
+    let config = BatchConfig::new(10, Duration::from_secs(1))
+        .unwrap()
+        .queue(1)
+        .unwrap();
+    let mut client = batcher(&batches, config, Duration::from_millis(1));
+    let first = client.ready().await.unwrap().call(1);
+    // A clone holds no place in the queue, and the only one is taken.
+    let refused = client.clone().call(2).await;
+    assert!(matches!(refused, Err(BatchError::QueueFull)), "{refused:?}");
+    assert_eq!(first.await.unwrap(), 2);
+    assert_eq!(client.ready().await.unwrap().call(3).await.unwrap(), 6);
+}
+
 #[test]
 fn bad_batch_configs_name_their_field() {
     let field = |e: tower_pacer::ConfigError| e.field().to_owned();
@@ -303,6 +338,16 @@ fn bad_batch_configs_name_their_field() {
     assert_eq!(
         field(ok.clone().max_in_flight(0).unwrap_err()),
         "batch.max_in_flight"
+    );
+    // More than a tokio semaphore holds: refused here, not a panic later.
+    assert_eq!(
+        field(ok.clone().max_in_flight(usize::MAX).unwrap_err()),
+        "batch.max_in_flight"
+    );
+    assert!(
+        ok.clone()
+            .max_in_flight(tokio::sync::Semaphore::MAX_PERMITS)
+            .is_ok()
     );
     assert_eq!(
         field(ok.max_weight(0, |_| 1).unwrap_err()),

@@ -122,6 +122,35 @@ async fn http_results_count_final_statuses_and_attempts() {
     assert_eq!(report.retries(), 4 + 8);
 }
 
+#[tokio::test(start_paused = true)]
+async fn wall_time_runs_from_the_first_item_taken_to_the_last_one_finished() {
+    let (peak, now) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (bulk, submitter) = Bulk::new(slow_api(peak, now), 10, 10).unwrap();
+    // The producer starts late and lingers after its last item.
+    tokio::spawn(async move {
+        time::sleep(Duration::from_secs(5)).await;
+        for n in 1..=10 {
+            submitter.submit(n).await.unwrap();
+        }
+        time::sleep(Duration::from_secs(5)).await;
+    });
+    let report = bulk.run().await.report;
+    assert_eq!(report.submitted, 10);
+    // Ten at once, 100 ms each.
+    assert_eq!(report.wall, Duration::from_millis(100));
+    assert_eq!(report.records_per_second(), 9.0 / 0.1);
+
+    // No item: no wall time.
+    let api = service_fn(|n: u32| async move { Ok::<_, BoxError>(n) });
+    let (bulk, submitter) = Bulk::<_, u32>::new(api, 1, 1).unwrap();
+    tokio::spawn(async move {
+        time::sleep(Duration::from_secs(3)).await;
+        drop(submitter);
+    });
+    let report = bulk.run().await.report;
+    assert_eq!((report.submitted, report.wall), (0, Duration::ZERO));
+}
+
 #[test]
 fn bad_sizes_are_config_errors() {
     let api = service_fn(|n: u32| async move { Ok::<_, BoxError>(n) });

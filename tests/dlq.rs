@@ -1,7 +1,8 @@
 //! Dead letters: what gets recorded, redaction, leases, replay, durability.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,8 +10,8 @@ use http_body_util::Full;
 use tokio::time::{self, Instant};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_pacer::dlq::{
-    DeadLetter, DeadLetterLayer, DeadLetterStore, FailedAgain, FailureKind, MemoryStore, Redaction,
-    Replayer,
+    BODY_NOT_CAPTURED, DeadLetter, DeadLetterLayer, DeadLetterStore, FailedAgain, FailureKind,
+    MemoryStore, Redaction, Replayer,
 };
 use tower_pacer::rate::{Limiter, Quota, RateError, RateLimitLayer};
 use tower_pacer::retry::RetryLayer;
@@ -206,6 +207,16 @@ async fn exercise_leases(store: &dyn DeadLetterStore, wait: impl AsyncFn(Duratio
     );
     assert_eq!(store.len().await.unwrap(), 2);
     assert!(!store.ack("no-such-id").await.unwrap());
+    // Unleased (not sent): free again at once, nothing recorded.
+    let held = store.peek(1).await.unwrap().remove(0);
+    assert!(store.unlease(&held.id).await.unwrap());
+    let back = store.lease(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (&back[0].id, back[0].attempts, &back[0].message),
+        (&held.id, held.attempts, &held.message)
+    );
+    assert!(!store.unlease("no-such-id").await.unwrap());
 }
 
 #[tokio::test(start_paused = true)]
@@ -301,6 +312,230 @@ async fn the_replayer_deletes_only_what_succeeded_at_a_controlled_rate() {
         left.iter()
             .all(|l| l.attempts == 2 && l.message == "replay: HTTP 500 Internal Server Error")
     );
+}
+
+/// One replay pass over `store` holding more letters than a lease takes,
+/// against an API that fails every call, while another replayer holds the
+/// oldest 20: each letter the pass can lease is tried exactly once, and
+/// only then released.
+async fn one_pass_tries_each_letter_once(store: Arc<dyn DeadLetterStore>) {
+    for n in 0..250 {
+        let uri = format!("https://crm.test/items/{n}");
+        store
+            .put(DeadLetter::new("crm", "POST", uri))
+            .await
+            .unwrap();
+    }
+    let theirs = store.lease(20, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(theirs.len(), 20);
+    let sent = Arc::new(Mutex::new(BTreeMap::<String, u32>::new()));
+    let log = sent.clone();
+    let api = service_fn(move |request: http::Request<Full<Bytes>>| {
+        *log.lock()
+            .unwrap()
+            .entry(request.uri().path().to_owned())
+            .or_default() += 1;
+        async { Ok::<_, BoxError>(http::Response::builder().status(500).body(())?) }
+    });
+    let replayer = Replayer::new(store.clone()).leases(100, Duration::from_secs(600));
+    let report = replayer.run(api.clone()).await.unwrap();
+    assert_eq!(
+        (report.replayed, report.succeeded, report.failed_again),
+        (230, 0, 230)
+    );
+    {
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 230, "every letter not held elsewhere was tried");
+        assert!(sent.values().all(|&n| n == 1), "none twice: {sent:?}");
+    }
+    let letters = store.peek(1_000).await.unwrap();
+    assert_eq!(letters.len(), 250);
+    for letter in &letters {
+        let held = theirs.iter().any(|t| t.id == letter.id);
+        assert_eq!(letter.attempts, if held { 1 } else { 2 }, "{}", letter.uri);
+    }
+    // Released when the pass ended: the next pass tries them again.
+    let again = replayer.run(api).await.unwrap();
+    assert_eq!(again.replayed, 230);
+    assert!(sent.lock().unwrap().values().all(|&n| n == 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_pass_tries_each_memory_letter_once() {
+    one_pass_tries_each_letter_once(Arc::new(MemoryStore::new())).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_replay_pass_tries_each_sqlite_letter_once() {
+    let (dir, path) = sqlite_file("pass");
+    let store = tower_pacer::dlq::SqliteStore::open(&path).unwrap();
+    one_pass_tries_each_letter_once(Arc::new(store)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh directory and a SQLite file path in it, for one test.
+#[cfg(feature = "sqlite")]
+fn sqlite_file(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("pacer-dlq-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("letters.sqlite3");
+    (dir, path)
+}
+
+/// A lease too long to represent (`Duration::MAX`) holds until released.
+async fn endless_leases_hold(store: &dyn DeadLetterStore, wait: impl AsyncFn(Duration)) {
+    store
+        .put(DeadLetter::new("crm", "PUT", "https://crm.test/1"))
+        .await
+        .unwrap();
+    let leased = store.lease(10, Duration::MAX).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    wait(Duration::from_millis(50)).await;
+    assert!(store.lease(10, Duration::MAX).await.unwrap().is_empty());
+    assert!(
+        store
+            .release(&leased[0].id, FailedAgain::now("HTTP 503"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.lease(10, Duration::MAX).await.unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endless_memory_lease_holds_without_overflow() {
+    endless_leases_hold(&MemoryStore::new(), async |d| {
+        time::advance(d * 1_000_000).await
+    })
+    .await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn an_endless_sqlite_lease_holds_without_overflow() {
+    let (dir, path) = sqlite_file("endless");
+    let store = tower_pacer::dlq::SqliteStore::open(&path).unwrap();
+    endless_leases_hold(&store, async |d| tokio::time::sleep(d).await).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two processes (two connections to one file) leasing at once: no
+/// `SQLITE_BUSY`, and no letter handed to both.
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sqlite_connections_lease_one_file_at_once() {
+    use tower_pacer::dlq::{SqliteStore, StoreError};
+    let (dir, path) = sqlite_file("busy");
+    let first = SqliteStore::open(&path).unwrap();
+    let second = SqliteStore::open(&path).unwrap();
+    for n in 0..300 {
+        let uri = format!("https://crm.test/{n}");
+        first.put(DeadLetter::new("crm", "PUT", uri)).await.unwrap();
+    }
+    let lease_all = |store: SqliteStore| {
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let letters = store.lease(1, Duration::from_secs(600)).await?;
+                if letters.is_empty() {
+                    return Ok::<_, StoreError>(ids);
+                }
+                ids.extend(letters.into_iter().map(|l| l.id));
+            }
+        })
+    };
+    let (a, b) = tokio::join!(lease_all(first), lease_all(second));
+    let (a, b) = (a.unwrap().unwrap(), b.unwrap().unwrap());
+    let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!((all.len(), a.len() + b.len()), (300, 300));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(start_paused = true)]
+async fn credentials_in_the_uri_userinfo_are_redacted_and_left_out_of_replays() {
+    let store = Arc::new(MemoryStore::new());
+    let client = ServiceBuilder::new()
+        .layer(DeadLetterLayer::new(store.clone(), "crm"))
+        .service(status_api(400));
+    let request = http::Request::post("https://alice:s3cret@crm.test/contacts?api_key=k1&n=1")
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    client.oneshot(request).await.unwrap();
+    let letter = store.peek(1).await.unwrap().remove(0);
+    assert_eq!(
+        letter.uri,
+        "https://[redacted]@crm.test/contacts?api_key=[redacted]&n=1"
+    );
+    assert!(!letter.uri.contains("alice") && !letter.uri.contains("s3cret"));
+
+    // The replay stack supplies credentials; the redacted userinfo is not sent.
+    let seen = Arc::new(Mutex::new(None));
+    let log = seen.clone();
+    let api = service_fn(move |request: http::Request<Full<Bytes>>| {
+        *log.lock().unwrap() = Some(request.uri().to_string());
+        async { Ok::<_, BoxError>(http::Response::builder().status(200).body(())?) }
+    });
+    let report = Replayer::new(store.clone()).run(api).await.unwrap();
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(
+        seen.lock().unwrap().as_deref(),
+        Some("https://crm.test/contacts?api_key=[redacted]&n=1")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_streamed_body_is_marked_and_its_letter_never_replayed() {
+    use http_body_util::BodyExt;
+    use http_body_util::combinators::BoxBody;
+    let store = Arc::new(MemoryStore::new());
+    let api = service_fn(|_req: http::Request<BoxBody<Bytes, BoxError>>| async {
+        Ok::<_, BoxError>(http::Response::builder().status(400).body(())?)
+    });
+    let client = ServiceBuilder::new()
+        .layer(DeadLetterLayer::new(store.clone(), "crm"))
+        .service(api);
+    let stream = Full::new(Bytes::from_static(b"a large upload"))
+        .map_err(|never| match never {})
+        .boxed();
+    let request = http::Request::post("https://crm.test/files")
+        .body(stream)
+        .unwrap();
+    client.oneshot(request).await.unwrap();
+    let streamed = store.peek(1).await.unwrap().remove(0);
+    assert!(streamed.body.is_empty());
+    assert!(
+        streamed
+            .headers
+            .iter()
+            .any(|(name, value)| name == BODY_NOT_CAPTURED && value == "true")
+    );
+    // A buffered letter beside it, to show the replayer still works.
+    store
+        .put(DeadLetter::new("crm", "POST", "https://crm.test/contacts"))
+        .await
+        .unwrap();
+
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let log = sent.clone();
+    let replay = service_fn(move |request: http::Request<Full<Bytes>>| {
+        log.lock().unwrap().push(request.uri().path().to_owned());
+        async { Ok::<_, BoxError>(http::Response::builder().status(200).body(())?) }
+    });
+    let replayer = Replayer::new(store.clone());
+    let report = replayer.run(replay.clone()).await.unwrap();
+    assert_eq!(
+        (report.replayed, report.succeeded, report.skipped),
+        (1, 1, 1)
+    );
+    assert_eq!(*sent.lock().unwrap(), vec!["/contacts"]);
+    // Kept as it was, and free for the next run, which skips it again.
+    assert_eq!(store.peek(10).await.unwrap(), vec![streamed]);
+    let again = replayer.run(replay).await.unwrap();
+    assert_eq!((again.replayed, again.skipped), (0, 1));
+    assert_eq!(sent.lock().unwrap().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -527,4 +762,24 @@ async fn an_unreachable_redis_store_fails_fast_with_an_error() {
     assert!(start.elapsed() < Duration::from_secs(1));
     assert!(RedisStore::open("http://nope", "x").is_err());
     assert!(RedisStore::open(&redis_common::url(), "a{b}").is_err());
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_replay_pass_tries_each_redis_letter_once() {
+    use tower_pacer::dlq::RedisStore;
+    redis_common::connection().await;
+    let name = redis_common::unique_key("pass");
+    let store = RedisStore::open(&redis_common::url(), &name).unwrap();
+    one_pass_tries_each_letter_once(Arc::new(store)).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn an_endless_redis_lease_holds_without_overflow() {
+    use tower_pacer::dlq::RedisStore;
+    redis_common::connection().await;
+    let name = redis_common::unique_key("endless");
+    let store = RedisStore::open(&redis_common::url(), &name).unwrap();
+    endless_leases_hold(&store, async |d| tokio::time::sleep(d).await).await;
 }

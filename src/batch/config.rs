@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use crate::ConfigError;
 
 type Weigh<Item> = Arc<dyn Fn(&Item) -> u64 + Send + Sync>;
@@ -47,6 +49,9 @@ impl<Item> fmt::Debug for BatchConfig<Item> {
 impl<Item> BatchConfig<Item> {
     /// Batches of up to `max_items`, sent after `max_latency` at the
     /// latest; a queue of `max_items × 4` items; one batch in flight.
+    ///
+    /// A `max_latency` too long for a deadline (`Duration::MAX`) sends a
+    /// batch only when it is full (or when every handle is dropped).
     ///
     /// # Errors
     ///
@@ -108,10 +113,17 @@ impl<Item> BatchConfig<Item> {
     ///
     /// # Errors
     ///
-    /// `batch.max_in_flight` must be ≥ 1.
+    /// `batch.max_in_flight` must be ≥ 1 and at most
+    /// [`Semaphore::MAX_PERMITS`].
     pub fn max_in_flight(mut self, batches: usize) -> Result<Self, ConfigError> {
         if batches == 0 {
             return Err(ConfigError::new("batch.max_in_flight", "must be ≥ 1"));
+        }
+        if batches > Semaphore::MAX_PERMITS {
+            return Err(ConfigError::new(
+                "batch.max_in_flight",
+                "too large for a semaphore",
+            ));
         }
         self.max_in_flight = batches;
         Ok(self)

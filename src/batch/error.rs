@@ -21,6 +21,11 @@ pub enum BatchError {
     /// The batch worker is gone (its runtime shut down).
     #[error("the batch worker has stopped")]
     Closed,
+    /// `call` came without a ready `poll_ready` while the queue was full:
+    /// the item was not queued (the worker is fine). Wait for room with
+    /// `poll_ready` (`ServiceExt::ready`, `oneshot`) before `call`.
+    #[error("the batch queue is full (call without poll_ready)")]
+    QueueFull,
 }
 
 impl BatchError {

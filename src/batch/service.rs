@@ -58,10 +58,11 @@ impl<Item, Out> Service<Item> for Batch<Item, Out> {
 
     fn call(&mut self, item: Item) -> Self::Future {
         let (reply, result) = oneshot::channel();
-        // Without a ready poll_ready there is no permit: the item still
-        // goes (uncounted), rather than a panic.
+        // Without a ready poll_ready, a free place is taken if there is
+        // one; on a full queue the item is refused rather than queued past
+        // the bound (or a panic, as tower's services do).
         let Some(permit) = self.room.take_for_call() else {
-            return ResponseFuture::failed(BatchError::Closed);
+            return ResponseFuture::failed(BatchError::QueueFull);
         };
         match self.queue.send(Message {
             item,

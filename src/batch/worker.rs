@@ -1,6 +1,7 @@
 //! The task that gathers items into batches and sends them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::{Instant, timeout_at};
@@ -45,11 +46,19 @@ pub(crate) async fn run<S, C, Item>(
                 None => break, // every handle dropped, queue drained
             },
         };
-        let deadline = Instant::now() + config.max_latency;
+        // No deadline if it cannot be expressed: the batch goes when full.
+        // (Tokio rounds a deadline up to the next millisecond: leave room.)
+        let deadline = Instant::now()
+            .checked_add(config.max_latency)
+            .filter(|deadline| deadline.checked_add(Duration::from_millis(1)).is_some());
         let mut weight = config.weight(&first.item);
         let mut batch = vec![first];
         while batch.len() < config.max_items && weight < config.max_weight {
-            match timeout_at(deadline, queue.recv()).await {
+            let next = match deadline {
+                Some(deadline) => timeout_at(deadline, queue.recv()).await,
+                None => Ok(queue.recv().await),
+            };
+            match next {
                 Ok(Some(message)) => {
                     let w = config.weight(&message.item);
                     if weight.saturating_add(w) > config.max_weight {

@@ -53,7 +53,8 @@ pub struct Report {
     /// [`Pacer`](crate::Pacer) was attached with
     /// [`Bulk::observe`](super::Bulk::observe).
     pub stats: Option<StatsSnapshot>,
-    /// From the first item taken to the last one finished.
+    /// From the first item taken to the last one finished (zero if none
+    /// finished).
     pub wall: Duration,
 }
 

@@ -6,6 +6,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -178,6 +179,10 @@ where
             stop,
         } = self;
         let start = Instant::now();
+        // The report's wall time: a producer that starts late or lingers
+        // after its last item must not dilute records per second.
+        let mut first_taken: Option<Instant> = None;
+        let mut last_finished: Option<Instant> = None;
         let mut state = Progress::default();
         let mut attempts: BTreeMap<u32, u64> = BTreeMap::new();
         let mut recent: VecDeque<Instant> = VecDeque::new();
@@ -215,7 +220,10 @@ where
                 }
                 if next.is_none() && in_flight.len() < max_in_flight && intake_open {
                     match intake.poll_recv(cx) {
-                        Poll::Ready(Some(item)) => next = Some(item),
+                        Poll::Ready(Some(item)) => {
+                            first_taken.get_or_insert_with(Instant::now);
+                            next = Some(item);
+                        }
                         Poll::Ready(None) => return Poll::Ready(Event::Closed),
                         Poll::Pending => {}
                     }
@@ -250,6 +258,7 @@ where
                         *attempts.entry(n).or_default() += 1;
                     }
                     let now = Instant::now();
+                    last_finished = Some(now);
                     recent.push_back(now);
                     while recent
                         .front()
@@ -292,7 +301,10 @@ where
                 not_started: unsent.len() as u64,
                 attempts,
                 stats: pacer.map(|pacer| pacer.stats()),
-                wall: start.elapsed(),
+                wall: match (first_taken, last_finished) {
+                    (Some(first), Some(last)) => last.saturating_duration_since(first),
+                    _ => Duration::ZERO,
+                },
             },
             unsent,
             service_error,

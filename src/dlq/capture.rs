@@ -19,12 +19,14 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     /// Copies what a letter needs. A body that cannot be replayed (a
-    /// stream) or read at once is kept empty, with a marker header.
+    /// stream) or read at once is kept empty, with a
+    /// [`BODY_NOT_CAPTURED`](super::BODY_NOT_CAPTURED) header.
     pub(crate) fn of<B>(request: &http::Request<B>, redaction: &Redaction) -> Self
     where
         B: ReplayBody + Body,
     {
-        let headers = request
+        let body = body_bytes(request.body());
+        let mut headers: Vec<(String, Bytes)> = request
             .headers()
             .iter()
             .map(|(name, value)| {
@@ -36,11 +38,17 @@ impl Snapshot {
                 (name.as_str().to_owned(), value)
             })
             .collect();
+        if body.is_none() {
+            headers.push((
+                super::BODY_NOT_CAPTURED.to_owned(),
+                Bytes::from_static(b"true"),
+            ));
+        }
         Self {
             method: request.method().as_str().to_owned(),
             uri: redaction.uri(request.uri()),
             headers,
-            body: body_bytes(request.body()).unwrap_or_default(),
+            body: body.unwrap_or_default(),
         }
     }
 

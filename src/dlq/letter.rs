@@ -50,6 +50,14 @@ impl FailureKind {
     }
 }
 
+/// The header (value `true`) on a [`DeadLetter`] whose request body was not
+/// captured — a stream, or a body not readable at once: its
+/// [`body`](DeadLetter::body) is empty, and the
+/// [`Replayer`](super::Replayer) skips it, since a replay would send an
+/// empty body and, if that succeeded, delete the only record of the real
+/// one. Such a letter stays in the store for a person to handle.
+pub const BODY_NOT_CAPTURED: &str = "x-pacer-body-not-captured";
+
 /// A request that failed for good, kept with its payload so it can be
 /// replayed later. Credentials are redacted before it is built (see
 /// [`Redaction`](super::Redaction)).
@@ -62,11 +70,14 @@ pub struct DeadLetter {
     pub destination: String,
     /// The HTTP method.
     pub method: String,
-    /// The full URI.
+    /// The full URI, credentials redacted (userinfo and key-bearing query
+    /// parameters; see [`Redaction::uri`](super::Redaction::uri)).
     pub uri: String,
-    /// The request headers, credentials redacted.
+    /// The request headers, credentials redacted, plus
+    /// [`BODY_NOT_CAPTURED`] if the body was not kept.
     pub headers: Vec<(String, Bytes)>,
-    /// The request body.
+    /// The request body (empty if it was not captured: see
+    /// [`BODY_NOT_CAPTURED`]).
     pub body: Bytes,
     /// Why it failed.
     pub kind: FailureKind,

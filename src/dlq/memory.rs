@@ -14,8 +14,29 @@ use super::{DeadLetter, DeadLetterStore, FailedAgain, StoreFuture};
 /// can move them with a paused clock.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    /// By id (time-ordered), with the end of their lease.
-    letters: Mutex<BTreeMap<String, (DeadLetter, Option<Instant>)>>,
+    /// By id (time-ordered), with their lease.
+    letters: Mutex<BTreeMap<String, (DeadLetter, Lease)>>,
+}
+
+/// A letter's lease.
+#[derive(Debug, Clone, Copy, Default)]
+enum Lease {
+    #[default]
+    Free,
+    Until(Instant),
+    /// Longer than an `Instant` can express (`Duration::MAX`, say): it
+    /// ends only with an ack or a release.
+    Endless,
+}
+
+impl Lease {
+    fn is_free_at(self, now: Instant) -> bool {
+        match self {
+            Lease::Free => true,
+            Lease::Until(until) => until <= now,
+            Lease::Endless => false,
+        }
+    }
 }
 
 impl MemoryStore {
@@ -24,10 +45,7 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut BTreeMap<String, (DeadLetter, Option<Instant>)>) -> T,
-    ) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<String, (DeadLetter, Lease)>) -> T) -> T {
         f(&mut self.letters.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
@@ -36,7 +54,7 @@ impl DeadLetterStore for MemoryStore {
     fn put(&self, mut letter: DeadLetter) -> StoreFuture<'_, String> {
         let id = new_id();
         letter.id = id.clone();
-        self.with(|letters| letters.insert(id.clone(), (letter, None)));
+        self.with(|letters| letters.insert(id.clone(), (letter, Lease::Free)));
         Box::pin(async move { Ok(id) })
     }
 
@@ -53,13 +71,16 @@ impl DeadLetterStore for MemoryStore {
 
     fn lease(&self, limit: usize, lease_for: Duration) -> StoreFuture<'_, Vec<DeadLetter>> {
         let now = Instant::now();
+        let lease = now
+            .checked_add(lease_for)
+            .map_or(Lease::Endless, Lease::Until);
         let leased = self.with(|letters| {
             letters
                 .values_mut()
-                .filter(|(_, until)| until.is_none_or(|until| until <= now))
+                .filter(|(_, held)| held.is_free_at(now))
                 .take(limit)
-                .map(|(letter, until)| {
-                    *until = Some(now + lease_for);
+                .map(|(letter, held)| {
+                    *held = lease;
                     letter.clone()
                 })
                 .collect()
@@ -74,11 +95,22 @@ impl DeadLetterStore for MemoryStore {
 
     fn release<'a>(&'a self, id: &'a str, failure: FailedAgain) -> StoreFuture<'a, bool> {
         let found = self.with(|letters| match letters.get_mut(id) {
-            Some((letter, until)) => {
+            Some((letter, held)) => {
                 letter.attempts = letter.attempts.saturating_add(1);
                 letter.last_attempt = failure.at;
                 letter.message = failure.message;
-                *until = None;
+                *held = Lease::Free;
+                true
+            }
+            None => false,
+        });
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn unlease<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        let found = self.with(|letters| match letters.get_mut(id) {
+            Some((_, held)) => {
+                *held = Lease::Free;
                 true
             }
             None => false,

@@ -60,7 +60,7 @@ mod store;
 #[cfg(feature = "redis")]
 pub use self::redis::{DEFAULT_STORE_TIMEOUT, RedisStore};
 pub use layer::DeadLetterLayer;
-pub use letter::{DeadLetter, FailureKind};
+pub use letter::{BODY_NOT_CAPTURED, DeadLetter, FailureKind};
 pub use memory::MemoryStore;
 pub use redact::{REDACTED, Redaction};
 pub use replay::{ReplayReport, Replayer};

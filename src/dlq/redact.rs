@@ -9,9 +9,10 @@ use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, SET_COOKIE};
 /// `Set-Cookie` and `X-Api-Key`: a dead-letter file must not become a
 /// credential leak. Their values are replaced by [`REDACTED`]; the replay
 /// service puts credentials back (an auth layer), they are never stored.
-/// Keys travel in URLs too: the query parameters `access_token`, `api_key`,
-/// `apikey`, `hapikey` (HubSpot's legacy key), `client_secret` and `token`
-/// are redacted in the stored URI the same way.
+/// Keys travel in URLs too: the userinfo (`https://user:password@host/`)
+/// and the query parameters `access_token`, `api_key`, `apikey`, `hapikey`
+/// (HubSpot's legacy key), `client_secret` and `token` are redacted in the
+/// stored URI the same way.
 ///
 /// ```
 /// use tower_pacer::dlq::Redaction;
@@ -74,10 +75,27 @@ impl Redaction {
         self.names.contains(name)
     }
 
-    /// `uri` with the values of hidden query parameters replaced by
-    /// [`REDACTED`].
+    /// `uri` with its userinfo (`user:password@`) and the values of hidden
+    /// query parameters replaced by [`REDACTED`].
+    ///
+    /// ```
+    /// use tower_pacer::dlq::Redaction;
+    ///
+    /// let uri = "https://me:pw@api.test/x?token=t&n=1".parse().unwrap();
+    /// assert_eq!(
+    ///     Redaction::default().uri(&uri),
+    ///     "https://[redacted]@api.test/x?token=[redacted]&n=1"
+    /// );
+    /// ```
     pub fn uri(&self, uri: &http::Uri) -> String {
-        let text = uri.to_string();
+        let mut text = uri.to_string();
+        // The whole userinfo: a user name alone may be the key (`sk_live_…:`).
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        if let Some((_, host)) = authority.rsplit_once('@') {
+            // The authority's first occurrence is the authority itself:
+            // only the scheme comes before it.
+            text = text.replacen(authority, &format!("{REDACTED}@{host}"), 1);
+        }
         let Some((head, query)) = text.split_once('?') else {
             return text;
         };
@@ -92,4 +110,14 @@ impl Redaction {
             .collect();
         format!("{head}?{}", pairs.join("&"))
     }
+}
+
+/// `uri` without the userinfo [`Redaction::uri`] redacted, for a replay:
+/// the replay service supplies credentials, as it does for headers.
+pub(crate) fn without_redacted_userinfo(uri: &str) -> std::borrow::Cow<'_, str> {
+    let stripped = uri.split_once("://").and_then(|(scheme, rest)| {
+        let host = rest.strip_prefix(REDACTED)?.strip_prefix('@')?;
+        Some(format!("{scheme}://{host}"))
+    });
+    stripped.map_or(uri.into(), Into::into)
 }

@@ -71,6 +71,17 @@ return 1
     )
 });
 
+/// Ends letter ARGV[1]'s lease, changing nothing else: 1 if it was there.
+static UNLEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+",
+    )
+});
+
 /// Dead letters in Redis, shared by every process that opens the same
 /// `name`: a worker fleet sharing one quota keeps one set of dead letters
 /// too, and any one of them may replay them.
@@ -320,6 +331,15 @@ impl DeadLetterStore for RedisStore {
                 .arg(id)
                 .arg(unix_millis(failure.at))
                 .arg(failure.message);
+            let found: i64 = self.connection.invoke(invocation).await.map_err(backend)?;
+            Ok(found > 0)
+        })
+    }
+
+    fn unlease<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut invocation = UNLEASE.prepare_invoke();
+            self.keys(&mut invocation).arg(id);
             let found: i64 = self.connection.invoke(invocation).await.map_err(backend)?;
             Ok(found > 0)
         })

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::letter::{decode_headers, encode_headers, from_unix_millis, new_id, unix_millis};
 use super::{DeadLetter, DeadLetterStore, FailedAgain, FailureKind, StoreError, StoreFuture};
@@ -45,11 +45,13 @@ impl SqliteStore {
     /// [`StoreError::Backend`] if the file cannot be opened or set up.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let connection = Connection::open(path).map_err(backend)?;
+        // First, so that even the set-up waits for another process's lock
+        // instead of failing with SQLITE_BUSY.
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
-                 PRAGMA busy_timeout = 5000;
                  CREATE TABLE IF NOT EXISTS dead_letters (
                      id TEXT PRIMARY KEY,
                      destination TEXT NOT NULL,
@@ -88,6 +90,9 @@ impl SqliteStore {
         })
     }
 }
+
+/// How long a call waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const COLUMNS: &str = "id, destination, method, uri, headers, body, kind, message, attempts, first_attempt_ms, last_attempt_ms";
 
@@ -146,11 +151,16 @@ impl DeadLetterStore for SqliteStore {
 
     fn lease(&self, limit: usize, lease_for: Duration) -> StoreFuture<'_, Vec<DeadLetter>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let now = unix_millis(SystemTime::now());
-        let until = now.saturating_add(i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX));
+        let lease_ms = i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX);
         self.blocking(move |c| {
-            // Select and mark in one transaction, so two leases never share a letter.
-            let tx = c.transaction()?;
+            // Select and mark in one transaction, so two leases never share a
+            // letter. IMMEDIATE takes the write lock first: a deferred one
+            // would read, then fail with SQLITE_BUSY on its write if another
+            // process wrote since (no busy wait can fix a stale read).
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Read the clock once the lock is ours, not before waiting for it.
+            let now = unix_millis(SystemTime::now());
+            let until = now.saturating_add(lease_ms);
             let letters: Vec<DeadLetter> = {
                 let mut statement = tx.prepare(&format!(
                     "SELECT {COLUMNS} FROM dead_letters WHERE leased_until_ms <= ?1 ORDER BY id LIMIT ?2"
@@ -180,6 +190,17 @@ impl DeadLetterStore for SqliteStore {
                 "UPDATE dead_letters SET attempts = attempts + 1, last_attempt_ms = ?1, message = ?2,
                  leased_until_ms = 0 WHERE id = ?3",
                 params![unix_millis(failure.at), failure.message, id],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn unlease<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        let id = id.to_owned();
+        self.blocking(move |c| {
+            let changed = c.execute(
+                "UPDATE dead_letters SET leased_until_ms = 0 WHERE id = ?1",
+                [id],
             )?;
             Ok(changed > 0)
         })

@@ -45,7 +45,8 @@ impl FailedAgain {
 /// Ids are strings chosen by the store. [`lease`](Self::lease) hands letters
 /// out for a time during which no other lease sees them; a leased letter
 /// is then [acked](Self::ack) (deleted) after a successful replay or
-/// [released](Self::release) (attempts + 1) after a failed one; if neither
+/// [released](Self::release) (attempts + 1) after a failed one, or
+/// [unleased](Self::unlease) if it was not sent at all; if none of these
 /// happens, it reappears when the lease expires, so a replayer that crashes
 /// loses nothing.
 pub trait DeadLetterStore: Send + Sync + 'static {
@@ -62,6 +63,16 @@ pub trait DeadLetterStore: Send + Sync + 'static {
     /// End a lease after a failed replay: the letter stays, with one more
     /// attempt and `failure` recorded; false if there was none.
     fn release<'a>(&'a self, id: &'a str, failure: FailedAgain) -> StoreFuture<'a, bool>;
+    /// End a lease on a letter that was not sent (the [`Replayer`](super::Replayer)
+    /// skips one whose body was not captured): it is free again, its
+    /// attempts and last failure unchanged; false if there was none.
+    ///
+    /// The default (for stores written before this method) changes nothing
+    /// and returns false: the letter reappears when its lease expires.
+    fn unlease<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        let _ = id;
+        Box::pin(async { Ok(false) })
+    }
     /// How many letters the store holds.
     fn len(&self) -> StoreFuture<'_, u64>;
 
