@@ -218,10 +218,24 @@ impl<'a> Service<http::Request<Carrier<'a>>> for NextCaller {
             next,
         } = request.into_body();
         Box::pin(async move {
-            match next.run(request, &mut extensions).await {
-                Ok(response) => Ok(http::Response::from(response)),
-                Err(error) => Err(BoxError::from(error)),
-            }
+            let response = next.run(request, &mut extensions).await?;
+            Ok(with_url(response))
         })
     }
+}
+
+/// The response as an `http::Response` that still knows its final URL:
+/// reqwest's own conversion drops it, and converting back would then give
+/// the caller a placeholder in `Response::url()` (and in
+/// `error_for_status()` errors) instead of the URL after redirects.
+fn with_url(response: reqwest::Response) -> http::Response<reqwest::Body> {
+    use reqwest::ResponseBuilderExt;
+    let url = response.url().clone();
+    let mut response = http::Response::from(response);
+    if let Ok(marker) = http::Response::builder().url(url).body(()) {
+        response
+            .extensions_mut()
+            .extend(marker.into_parts().0.extensions);
+    }
+    response
 }

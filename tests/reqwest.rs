@@ -160,3 +160,16 @@ async fn per_host_stacks_keep_apart() {
         "never used, never created"
     );
 }
+
+#[tokio::test]
+async fn the_response_keeps_its_url() {
+    let server = strict(1.0).await;
+    let pacer = Pacer::new(Policy::default()).unwrap();
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(PacerMiddleware::new(&pacer))
+        .build();
+    let url = format!("{}/contacts?page=2", server.url());
+    let response = client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.url().as_str(), url);
+}
