@@ -11,7 +11,8 @@
 -- KEYS[3+i] band i's state: 'r' GCRA theoretical arrival time (string);
 --           'w' exact window: sorted set, one member per unit of cost,
 --           scored by its slot; 'b' bucketed window: hash of bucket index
---           to cost, with fields 'first' (lowest bucket) and 'held' (sum)
+--           to cost, with fields 'first' (lowest bucket), 'held' (sum)
+--           and 'top' (highest bucket)
 --
 -- ARGV[1] = 'reserve':
 --   ARGV[2] cost, ARGV[3] max wait (-1: unbounded), ARGV[4] extra wait
@@ -95,15 +96,19 @@ local list = bands(FIRST_BAND)
 local pause_end = number(KEYS[2])
 if pause_end > floor then floor = pause_end end
 local slot = floor
+-- The earliest slot any process can be granted. Pruning goes by this, not
+-- by `floor`: this process's own pause may be unknown to the others, and
+-- history pruned for it (even on a refusal) would be lost to them.
+local shared_floor = math.max(now, pause_end)
 
 -- Bucketed window: drop buckets that can no longer share a window with a
--- slot at or after `floor`.
+-- slot at or after `shared_floor`.
 local function prune_buckets(band, width)
   local first = tonumber(redis.call('HGET', band.key, 'first') or '-1')
   if first < 0 then return end
   -- A bucket counts until its end + window + guard, as `earliest` below
   -- waits for: pruning at end + window would lose the timer guard.
-  local lowest = math.floor((floor - band.b - guard) / width)
+  local lowest = math.floor((shared_floor - band.b - guard) / width)
   local held = tonumber(redis.call('HGET', band.key, 'held') or '0')
   while first < lowest and held > 0 do
     local field = int(first)
@@ -130,7 +135,7 @@ if cost > 0 then
     elseif band.kind == 'w' then
       if cost > band.a then return { 2, i - 1, band.a } end
       -- A grant counts until slot + window + guard (see `prune_buckets`).
-      redis.call('ZREMRANGEBYSCORE', band.key, '-inf', int(floor - band.b - guard))
+      redis.call('ZREMRANGEBYSCORE', band.key, '-inf', int(shared_floor - band.b - guard))
       local excess = redis.call('ZCARD', band.key) + cost - band.a
       if excess > 0 then
         -- The grant whose leaving makes room: it must fall before the
@@ -146,15 +151,33 @@ if cost > 0 then
       local held = tonumber(redis.call('HGET', band.key, 'held') or '0')
       local excess = held + cost - band.a
       if excess > 0 then
-        -- A bucket counts whole until it has wholly left the window.
-        local index = tonumber(redis.call('HGET', band.key, 'first') or '0')
+        -- A bucket counts whole until it has wholly left the window. Walk
+        -- back from the newest bucket (none is after `slot`'s, by FIFO, or
+        -- after `first`, where older slots are filed) to the one that
+        -- overflows the limit: it must leave first. Walking from the newest
+        -- bounds the walk by a window, however deep the backlog. 'top'
+        -- covers buckets filed under another width (a changed quota); a
+        -- hash written before it existed has none.
+        local first = tonumber(redis.call('HGET', band.key, 'first') or '0')
+        local top = tonumber(redis.call('HGET', band.key, 'top') or '0')
+        local index = math.max(math.floor(slot / width), first, top)
         -- Bounded, should the hash have been damaged: a script must end.
-        local stop = index + 8 * BUCKETS
-        while excess > 0 and index < stop do
-          excess = excess - tonumber(redis.call('HGET', band.key, int(index)) or '0')
-          if excess > 0 then index = index + 1 end
+        local stop = index - 8 * BUCKETS
+        local kept = cost
+        while true do
+          if (index + 1) * width + band.b + guard <= slot then
+            -- Buckets this old have left by `slot`: they cannot delay it.
+            break
+          end
+          kept = kept + tonumber(redis.call('HGET', band.key, int(index)) or '0')
+          -- Stopping early (limit, or a hash short of `held`) overstates
+          -- the wait, as if this bucket overflowed: never an early slot.
+          if kept > band.a or index <= first or index <= stop then
+            earliest = (index + 1) * width + band.b + guard
+            break
+          end
+          index = index - 1
         end
-        earliest = (index + 1) * width + band.b + guard
       end
     end
     if earliest > slot then slot = earliest end
@@ -210,6 +233,8 @@ for _, band in ipairs(list) do
     -- A slot older than the first bucket is filed in it: held longer.
     if index < first then index = first end
     redis.call('HINCRBY', band.key, int(index), int(cost))
+    local top = tonumber(redis.call('HGET', band.key, 'top') or '-1')
+    if index > top then redis.call('HSET', band.key, 'top', int(index)) end
     redis.call('HINCRBY', band.key, 'held', int(cost))
     redis.call('PEXPIRE', band.key, ttl((index + 1) * band.width + band.b + guard))
   end

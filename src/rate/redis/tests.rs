@@ -149,3 +149,60 @@ async fn a_refusal_beyond_max_wait_charges_nothing() {
         "{next:?}"
     );
 }
+
+#[tokio::test]
+async fn a_deep_bucketed_backlog_keeps_spacing_its_grants() {
+    let key = unique_key("backlog");
+    // Bucketed, each call filling a whole window: twelve calls queue about
+    // twelve windows ahead, deeper than a bounded walk from the oldest
+    // bucket could reach.
+    let limit = crate::rate::EXACT_LIMIT + 4;
+    let window_us: i64 = 1_000_000;
+    let quotas = [Quota::window(limit, Duration::from_micros(window_us as u64)).unwrap()];
+    let (a, b) = (core(&key, &quotas), core(&key, &quotas));
+    let mut slots = Vec::new();
+    for i in 0..12 {
+        slots.push(slot(if i % 2 == 0 { &a } else { &b }, limit).await);
+    }
+    // A full window each: no two may share one, and none waits longer
+    // than a bucket and the timer guard beyond it.
+    for pair in slots.windows(2) {
+        assert!(pair[1] - pair[0] >= window_us, "{slots:?}");
+        assert!(
+            pair[1] - pair[0] <= window_us + window_us / 1024 + 2_000,
+            "{slots:?}"
+        );
+    }
+}
+
+/// A process paused locally (its pause never reached Redis) is refused; the
+/// grants others made must still count for them.
+async fn a_local_pause_keeps_shared_history(name: &str, limit: u64) {
+    let key = unique_key(name);
+    let quotas = [Quota::window(limit, Duration::from_secs(60)).unwrap()];
+    let (a, b) = (core(&key, &quotas), core(&key, &quotas));
+    slot(&a, limit).await;
+    let paused = a
+        .reserve(1, Some(Duration::from_secs(1)), Duration::from_secs(300))
+        .await
+        .expect("Redis answers");
+    assert!(matches!(paused, Reply::TooFar { .. }), "{paused:?}");
+    let other = b
+        .reserve(1, Some(Duration::from_secs(1)), Duration::ZERO)
+        .await
+        .expect("Redis answers");
+    assert!(
+        matches!(other, Reply::TooFar { wait } if wait > Duration::from_secs(50)),
+        "{other:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_local_pause_keeps_an_exact_window() {
+    a_local_pause_keeps_shared_history("pause-exact", 3).await;
+}
+
+#[tokio::test]
+async fn a_local_pause_keeps_a_bucketed_window() {
+    a_local_pause_keeps_shared_history("pause-buckets", crate::rate::EXACT_LIMIT + 4).await;
+}
