@@ -393,3 +393,26 @@ async fn a_killed_connection_reconnects_by_itself() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_bucketed_window_may_change_its_limit_not_its_window() {
+    // Above 4 096 a window is counted in buckets numbered by the window's
+    // width: a new width would misread the buckets every process shares.
+    let key = unique_key("bucketed-set-quota");
+    let (limiter, _) = pair(
+        &key,
+        &[Quota::window(10_000, Duration::from_secs(60)).unwrap()],
+    )
+    .await;
+    limiter
+        .set_quota(0, Quota::window(20_000, Duration::from_secs(60)).unwrap())
+        .unwrap();
+    let error = limiter
+        .set_quota(0, Quota::window(20_000, Duration::from_secs(30)).unwrap())
+        .unwrap_err();
+    assert_eq!(error.field(), "quotas[0]", "{error}");
+    assert_eq!(
+        limiter.quotas(),
+        [Quota::window(20_000, Duration::from_secs(60)).unwrap()]
+    );
+}

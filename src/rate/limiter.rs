@@ -824,7 +824,10 @@ impl Limiter {
     ///
     /// `quotas[i]` if there is no such band, the kind differs, or the
     /// headroom stretches the rate's burst beyond a year (see
-    /// [`LimiterBuilder::build`]).
+    /// [`LimiterBuilder::build`]). On a limiter shared through Redis
+    /// (feature `redis`), also if a window band would cross the exact /
+    /// bucketed limit (4 096) or, bucketed, change its window: the state in
+    /// Redis, which every process shares, is laid out by them.
     pub fn set_quota(&self, band: usize, quota: Quota) -> Result<(), ConfigError> {
         let field = || format!("quotas[{band}]");
         let headroom = &self.shared.headroom;

@@ -119,6 +119,23 @@ impl RedisCore {
                     "a Redis window band cannot cross the exact/bucketed limit",
                 ));
             }
+            if let (
+                RemoteBand::Buckets { window: old, .. },
+                RemoteBand::Buckets { window: wanted, .. },
+            ) = (&*band, &new)
+            {
+                // The buckets in Redis are numbered by the window's width:
+                // another width would misread them (older grants look
+                // gone, and the quota overshoots), and other processes
+                // still use the old one. The limit may change; the window
+                // may not.
+                if old != wanted {
+                    return Err(ConfigError::new(
+                        field(),
+                        "a bucketed Redis window band cannot change its window (only its limit)",
+                    ));
+                }
+            }
             *band = new;
         }
         if let Some(fallback) = &self.fallback {
