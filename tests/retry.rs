@@ -451,6 +451,55 @@ async fn a_hostile_retry_after_pauses_the_destination_no_longer_than_max_retry_a
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_spent_daily_quota_without_a_delay_is_not_retried() {
+    // HubSpot's daily cap (and Salesforce's api-usage at its limit) come
+    // with no reset time: retrying a backoff later only spends calls.
+    for headers in [
+        &[("x-hubspot-ratelimit-daily-remaining", "0")][..],
+        &[("sforce-limit-info", "api-usage=15000/15000")][..],
+    ] {
+        let log = Log::default();
+        let answer: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let api = api(&log, move |_, _| {
+            let pairs: Vec<(&str, &str)> = answer
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            reply(429, &pairs)
+        });
+        let layer = builder().max_attempts(5).build().unwrap();
+        let (result, offsets) = send(layer, &open_limiter(), api, &log, request(Method::GET)).await;
+        assert_eq!(result.unwrap().status(), 429);
+        assert_eq!(offsets, [Duration::ZERO], "{headers:?}");
+    }
+    // With a delay the server's word holds: it is waited out.
+    let log = Log::default();
+    let api = api(&log, |n, _| match n {
+        0 => reply(
+            429,
+            &[
+                ("x-hubspot-ratelimit-daily-remaining", "0"),
+                ("retry-after", "2"),
+            ],
+        ),
+        _ => reply(200, &[]),
+    });
+    let (result, offsets) = send(
+        builder().build().unwrap(),
+        &open_limiter(),
+        api,
+        &log,
+        request(Method::GET),
+    )
+    .await;
+    assert_eq!(result.unwrap().status(), 200);
+    assert_eq!(offsets, [Duration::ZERO, Duration::from_secs(2) + MARGIN]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_503_with_retry_after_waits_but_does_not_pause_the_destination() {
     let log = Log::default();
     let api = api(&log, |n, _| match n {

@@ -16,12 +16,15 @@
 //! 2. the request can be replayed ([`ReplayBody`]: buffered bodies yes,
 //!    streaming bodies no, so those go out once);
 //! 3. fewer than `max_attempts` attempts were made;
-//! 4. the server's delay, if any, is at most `max_retry_after`; otherwise
+//! 4. it is not a `RateLimited` answer whose headers say the *daily* quota
+//!    is at 0 with no delay given (HubSpot, Salesforce): a retry a backoff
+//!    later would be refused too;
+//! 5. the server's delay, if any, is at most `max_retry_after`; otherwise
 //!    the call fails at once with [`RetryError::RetryAfterTooLong`], which
 //!    carries the requested delay;
-//! 5. the retry would start before the `deadline` (counted from the first
+//! 6. the retry would start before the `deadline` (counted from the first
 //!    send);
-//! 6. the shared [`RetryBudget`] has a retry left.
+//! 7. the shared [`RetryBudget`] has a retry left.
 //!
 //! # The delay
 //!
@@ -42,8 +45,10 @@
 //! ([`RetryLayerBuilder::limiter`]), a `RateLimited` result with a delay
 //! calls [`Limiter::pause_until`](crate::rate::Limiter::pause_until)`(now +
 //! delay + margin)`, whether or not this request is retried (the server's
-//! word holds for everyone). Every caller then waits, and afterwards they
-//! go out at the limiter's pace, one slot each, rather than as a herd.
+//! word holds for everyone), for a delay of at most `max_retry_after` (a
+//! hostile or mistaken header must not park every caller for a day). Every
+//! caller then waits, and afterwards they go out at the limiter's pace, one
+//! slot each, rather than as a herd.
 //! Without a limiter only the retrying request waits.
 //!
 //! # What the caller gets

@@ -77,6 +77,12 @@ impl Config {
             tracing::debug!(attempt, reason, "not retried: attempts exhausted");
             return Decision::Finish;
         }
+        if server_delay.is_none() && daily_quota_spent(verdict) {
+            // HubSpot's and Salesforce's daily caps say no reset time: a
+            // retry a backoff later is refused too, and only spends calls.
+            tracing::debug!(attempt, reason, "not retried: the daily quota is spent");
+            return Decision::Finish;
+        }
         if let Some(requested) = server_delay.filter(|d| *d > self.max_retry_after) {
             tracing::debug!(attempt, reason, ?requested, max = ?self.max_retry_after, "not retried: server asked for too long a wait");
             return Decision::TooLong { requested };
@@ -147,4 +153,13 @@ impl Config {
             limiter.pause_until(until);
         }
     }
+}
+
+/// A rate-limited answer whose headers say the daily quota is at zero.
+fn daily_quota_spent(verdict: &Classification) -> bool {
+    matches!(verdict.outcome, Outcome::RateLimited { .. })
+        && verdict
+            .info
+            .as_ref()
+            .is_some_and(|info| info.daily_remaining == Some(0))
 }
