@@ -35,6 +35,7 @@
 //! ```
 
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -110,11 +111,17 @@ impl Middleware for PacerMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let request = carry(request, extensions.clone(), next);
+        let returned = Arc::new(Mutex::new(None));
+        let request = carry(request, extensions.clone(), next, returned.clone());
         let result = match &self.route {
             Route::One(stack) => PacerService::clone(stack).oneshot(request).await,
             Route::PerHost(destinations) => destinations.clone().oneshot(request).await,
         };
+        // What the rest of the chain wrote into the last attempt's
+        // extensions reaches the caller, as without this middleware.
+        if let Some(last) = returned.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            *extensions = last;
+        }
         match result {
             Ok(response) => Ok(reqwest::Response::from(response)),
             Err(error) => Err(match error.downcast::<reqwest_middleware::Error>() {
@@ -134,6 +141,7 @@ fn carry<'a>(
     request: reqwest::Request,
     extensions: Extensions,
     next: Next<'a>,
+    returned: Arc<Mutex<Option<Extensions>>>,
 ) -> http::Request<Carrier<'a>> {
     let mut head = http::Request::new(());
     *head.method_mut() = request.method().clone();
@@ -146,6 +154,7 @@ fn carry<'a>(
             request,
             extensions,
             next,
+            returned,
         },
     )
 }
@@ -156,6 +165,8 @@ pub struct Carrier<'a> {
     request: reqwest::Request,
     extensions: Extensions,
     next: Next<'a>,
+    /// Where the attempt leaves its extensions for the caller.
+    returned: Arc<Mutex<Option<Extensions>>>,
 }
 
 impl std::fmt::Debug for Carrier<'_> {
@@ -174,6 +185,7 @@ impl ReplayBody for Carrier<'_> {
             request: self.request.try_clone()?,
             extensions: self.extensions.clone(),
             next: self.next.clone(),
+            returned: self.returned.clone(),
         })
     }
 }
@@ -216,10 +228,12 @@ impl<'a> Service<http::Request<Carrier<'a>>> for NextCaller {
             request,
             mut extensions,
             next,
+            returned,
         } = request.into_body();
         Box::pin(async move {
-            let response = next.run(request, &mut extensions).await?;
-            Ok(with_url(response))
+            let result = next.run(request, &mut extensions).await;
+            *returned.lock().unwrap_or_else(|p| p.into_inner()) = Some(extensions);
+            Ok(with_url(result?))
         })
     }
 }

@@ -173,3 +173,46 @@ async fn the_response_keeps_its_url() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.url().as_str(), url);
 }
+
+/// A middleware after the pacer that leaves a note in the extensions.
+struct Stamp;
+
+#[derive(Clone, Debug, PartialEq)]
+struct Stamped(&'static str);
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for Stamp {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        extensions.insert(Stamped("after the pacer"));
+        next.run(request, extensions).await
+    }
+}
+
+#[tokio::test]
+async fn extensions_written_after_the_pacer_reach_the_caller() {
+    let server = strict(1.0).await;
+    let pacer = Pacer::new(Policy::default()).unwrap();
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(PacerMiddleware::new(&pacer))
+        .with(Stamp)
+        .build();
+    let request = client
+        .get(format!("{}/contacts", server.url()))
+        .build()
+        .unwrap();
+    let mut extensions = http::Extensions::new();
+    let response = client
+        .execute_with_extensions(request, &mut extensions)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        extensions.get::<Stamped>(),
+        Some(&Stamped("after the pacer"))
+    );
+}
