@@ -66,12 +66,13 @@ impl Dice {
     /// jitter, and the slow-response delay for the unlucky ones.
     pub(crate) fn delay(&mut self, config: &MockConfig) -> Duration {
         let l = config.latency;
+        // Saturating: each delay is validated alone, not their sum.
         let mut nominal = l.base;
         if !l.jitter.is_zero() {
-            nominal += l.jitter.mul_f64(self.0.random::<f64>());
+            nominal = nominal.saturating_add(l.jitter.mul_f64(self.0.random::<f64>()));
         }
         if self.chance(config.faults.slow) {
-            nominal += config.faults.slow_delay;
+            nominal = nominal.saturating_add(config.faults.slow_delay);
         }
         if nominal.is_zero() {
             Duration::ZERO
@@ -106,6 +107,23 @@ mod tests {
         };
         assert_eq!(fates(7), fates(7));
         assert_ne!(fates(7), fates(8));
+    }
+
+    #[test]
+    fn delays_valid_alone_never_overflow_together() {
+        // Each delay passes validation once scaled; their sum overflows.
+        let huge = Duration::MAX / 2 + Duration::from_secs(1);
+        let c = MockConfig::default()
+            .with_time_scale(1e-12)
+            .with_latency(huge, huge)
+            .with_faults(Faults {
+                slow: 1.0,
+                slow_delay: huge,
+                ..Faults::default()
+            });
+        assert_eq!(c.validate(), Ok(()));
+        let delay = Dice::new(1, 1).delay(&c);
+        assert!(delay > Duration::ZERO);
     }
 
     #[test]

@@ -32,10 +32,18 @@ pub fn api_key(headers: &HeaderMap) -> &str {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         });
+    // A blank bearer token does not hide a real `X-Api-Key`.
+    let present = |k: &&str| !k.is_empty();
     let key = bearer
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
-        .filter(|k| !k.is_empty())
+        .filter(present)
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(present)
+        })
         .unwrap_or(ANONYMOUS_KEY);
     // Cut on a char boundary (header text is ASCII here, but be safe).
     let mut end = key.len().min(MAX_KEY_LEN);
@@ -202,6 +210,8 @@ mod tests {
         assert_eq!(api_key(&h), "tok");
         h.insert(AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(api_key(&h), "k2");
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer  "));
+        assert_eq!(api_key(&h), "k2", "a blank bearer falls back");
         let long = "x".repeat(500);
         h.insert("x-api-key", HeaderValue::from_str(&long).unwrap());
         assert_eq!(api_key(&h).len(), MAX_KEY_LEN);

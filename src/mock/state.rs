@@ -111,12 +111,15 @@ impl State {
     }
 
     /// Time a refused-for-concurrency client should wait: the longest an
-    /// accepted request stays in flight (latency plus jitter), at least 1 ms.
+    /// accepted request stays in flight (latency plus jitter, plus the
+    /// slow-response delay when there are slow responses), at least 1 ms.
     fn concurrency_wait(&self) -> Duration {
         let l = self.config.latency;
-        self.config
-            .scaled(l.base + l.jitter)
-            .max(Duration::from_millis(1))
+        let mut longest = l.base.saturating_add(l.jitter);
+        if self.config.faults.slow > 0.0 {
+            longest = longest.saturating_add(self.config.faults.slow_delay);
+        }
+        self.config.scaled(longest).max(Duration::from_millis(1))
     }
 
     /// Admits or refuses one request of `key`, counting it.
