@@ -14,7 +14,7 @@ use super::{AdaptiveStrategy, Rate};
 use crate::ConfigError;
 use crate::classify::{Classification, Outcome};
 use crate::headers::MAX_DELAY;
-use crate::rate::{Limiter, Quota, QuotaKind};
+use crate::rate::{Headroom, Limiter, Quota, QuotaKind};
 use crate::stats::ValueGauge;
 
 /// The rate given to the limiter for [`Rate::Unlimited`]: one call per
@@ -110,7 +110,8 @@ pub struct RateStats {
 impl RateController {
     /// Drive band 0 of `limiter` with `strategy`. Defaults: a burst of
     /// 100 ms of the rate, header pacing off, no pause on a throttle
-    /// (the [`RetryLayer`](crate::retry::RetryLayer) pauses).
+    /// (the [`RetryLayer`](crate::retry::RetryLayer) pauses). The limiter's
+    /// [`Headroom`] does not slow the band: it runs at [`rate`](Self::rate).
     pub fn builder(limiter: Limiter, strategy: impl AdaptiveStrategy) -> RateControllerBuilder {
         RateControllerBuilder {
             limiter,
@@ -259,15 +260,49 @@ impl RateController {
 
 /// The quota for `rate`: its burst is `burst_window` of it (at least 1).
 fn set_rate(shared: &Shared, rate: Rate) -> Result<(), ConfigError> {
+    let headroom = shared.limiter.headroom();
     let quota = match rate {
-        Rate::Unlimited => Quota::per_second_f64(UNLIMITED_RATE)?.with_burst(UNLIMITED_BURST)?,
+        Rate::Unlimited => paced(UNLIMITED_RATE, &headroom)?.with_burst(UNLIMITED_BURST)?,
         Rate::PerSecond(rate) => {
             let burst = (rate * shared.burst_window.as_secs_f64()).floor().max(1.0);
             // Saturating float → int; with_burst bounds it further.
-            Quota::per_second_f64(rate)?.with_burst(burst as u64)?
+            paced(rate, &headroom)?.with_burst(burst as u64)?
         }
     };
     shared.limiter.set_quota(shared.band, quota)
+}
+
+/// A rate quota that the limiter, once it has narrowed it by `headroom`,
+/// enforces at `rate` calls per second.
+///
+/// The headroom is for quotas someone documented: its margin is added to a
+/// rate's period, and on a band of "1 call per 1/rate s" a 10 ms margin
+/// would halve a 100/s rate behind the controller's back. The controller's
+/// rate is already what the server was seen to accept, so the band is
+/// stated so that the narrowing lands on it: `count` calls per `period`
+/// with `(period + margin) / (count · fraction) = 1 / rate`.
+fn paced(rate: f64, headroom: &Headroom) -> Result<Quota, ConfigError> {
+    let plain = Quota::per_second_f64(rate)?;
+    let margin = headroom.margin.as_secs_f64();
+    if headroom.fraction == 1.0 && margin == 0.0 {
+        return Ok(plain);
+    }
+    // Seconds per call before the margin, for a count of 1.
+    let spacing = headroom.fraction / rate;
+    // The period left after the margin must be positive (1 ms at least,
+    // so rounding to nanoseconds stays negligible): count calls together.
+    let shortest = 1e-3;
+    let count = if spacing - margin >= shortest {
+        1.0
+    } else {
+        ((margin + shortest) / spacing).ceil()
+    };
+    let period = count * spacing - margin;
+    match Duration::try_from_secs_f64(period) {
+        // Saturating float → int: `Quota::rate` bounds the count.
+        Ok(period) => Quota::rate(count as u64, period),
+        Err(_) => Err(ConfigError::new("quota.rate", "out of range")),
+    }
 }
 
 impl RateControllerBuilder {

@@ -129,6 +129,9 @@ impl QuotaSpec {
 }
 
 /// A safety margin under the quotas; see [`Headroom`](crate::rate::Headroom).
+///
+/// It narrows the documented quotas only: an `adaptive_rate` band runs at the
+/// rate its controller reports, which is already what the server accepted.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]

@@ -477,6 +477,11 @@ impl Limiter {
             .unwrap_or_else(|| Instant::now() + MAX_PERIOD)
     }
 
+    /// The headroom every band is narrowed by.
+    pub fn headroom(&self) -> Headroom {
+        self.shared.headroom
+    }
+
     /// The longest a caller may be asked to wait, if bounded.
     pub fn max_wait(&self) -> Option<Duration> {
         match self.shared.max_wait.load(Ordering::Relaxed) {

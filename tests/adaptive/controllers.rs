@@ -389,3 +389,32 @@ async fn a_pause_on_the_servers_word_is_bounded_by_max_pause() {
     assert_eq!(now, start + Duration::from_secs(90), "waited out the pause");
     assert_eq!(limiter.paused_until(), Some(now + Duration::from_secs(90)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_limiters_headroom_does_not_slow_the_controllers_rate() {
+    // A 10 ms margin on a band of "1 call per 10 ms" would halve 100/s;
+    // the controller's rate is what it reports, whatever the headroom.
+    for (fraction, margin) in [(1.0, 0), (0.9, 10), (0.98, 20), (1.0, 500)] {
+        let limiter = Limiter::builder()
+            .quota(Quota::per_second(1).unwrap())
+            .headroom(fraction)
+            .margin(Duration::from_millis(margin))
+            .build()
+            .unwrap();
+        let aimd = Aimd::builder(100.0).build().unwrap();
+        let controller = RateController::builder(limiter.clone(), aimd)
+            .build()
+            .unwrap();
+        assert_eq!(controller.rate(), Rate::PerSecond(100.0));
+        let start = Instant::now();
+        // The burst (100 ms of the rate: 10), then 100 more at 10 ms each.
+        for _ in 0..110 {
+            limiter.acquire(1).await.unwrap();
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(999) && took <= Duration::from_millis(1001),
+            "headroom {fraction} + {margin} ms: {took:?}"
+        );
+    }
+}
