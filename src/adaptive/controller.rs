@@ -223,7 +223,12 @@ impl RateController {
     fn apply(&self, state: &mut State, now: Instant) {
         let mut target = state.strategy.rate();
         if let Some(cap) = state.headers.cap(now) {
-            target = target.min(Rate::PerSecond(cap));
+            // No slower than one call per `max_pause`: "1 left for a day"
+            // must not park callers longer than a pause on the server's
+            // word may (the server refuses what goes out too early, and
+            // the retry layer fails those fast).
+            let floor = 1.0 / self.shared.max_pause.as_secs_f64().max(1e-3);
+            target = target.min(Rate::PerSecond(cap.max(floor)));
         }
         let changed = match (state.applied, target) {
             (Some(Rate::PerSecond(old)), Rate::PerSecond(new)) => {
@@ -339,7 +344,8 @@ impl RateControllerBuilder {
 
     /// The longest the controller pauses the limiter on the server's word
     /// (a throttle's `Retry-After`, or quota headers saying nothing is
-    /// left until a reset); default [`MAX_DELAY`], a day. A hostile or
+    /// left until a reset); default [`MAX_DELAY`], a day. Header pacing
+    /// never goes slower than one call per `max_pause` either. A hostile or
     /// mistaken header must not park every caller for longer than the
     /// caller would wait; [`Pacer`](crate::Pacer) sets it to the policy's
     /// `retry.max_retry_after` plus its safety margin, as the retry layer's

@@ -418,3 +418,30 @@ async fn the_limiters_headroom_does_not_slow_the_controllers_rate() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_nearly_spent_quota_paces_no_slower_than_one_call_per_max_pause() {
+    // "1 left for a day" would hold every caller for a day, where "0 left"
+    // pauses them `max_pause` at most: the cap has the same bound.
+    let limiter = Limiter::new(Quota::per_second(1).unwrap());
+    let controller = RateController::builder(limiter.clone(), Cubic::builder().build().unwrap())
+        .header_pacing(true)
+        .max_pause(Duration::from_secs(90))
+        .build()
+        .unwrap();
+    let api = service_fn(|_: http::Request<()>| async {
+        response(
+            200,
+            &[
+                ("x-ratelimit-remaining", "1"),
+                ("x-ratelimit-reset", "86400"),
+            ],
+        )
+    });
+    let client = ServiceBuilder::new()
+        .layer(AdaptiveRateLayer::new(controller.clone()))
+        .layer(RateLimitLayer::new(limiter.clone()))
+        .service(api);
+    client.oneshot(http::Request::new(())).await.unwrap();
+    assert_eq!(controller.rate(), Rate::PerSecond(1.0 / 90.0));
+}
