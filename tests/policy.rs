@@ -140,12 +140,9 @@ fn every_invalid_field_is_named() {
         ),
         ("headroom.fraction", Box::new(|p| p.headroom.fraction = 1.5)),
         ("retry.max_attempts", Box::new(|p| p.retry.max_attempts = 0)),
+        ("retry.base", Box::new(|p| p.retry.base = Duration::ZERO)),
         (
-            "retry.backoff.base",
-            Box::new(|p| p.retry.base = Duration::ZERO),
-        ),
-        (
-            "retry.backoff.cap",
+            "retry.cap",
             Box::new(|p| p.retry.cap = Duration::from_millis(1)),
         ),
         (

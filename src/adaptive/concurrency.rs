@@ -2,6 +2,7 @@
 //! latency and back-pressure (Vector's adaptive request concurrency).
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -71,6 +72,11 @@ struct Shared {
     limiter: ConcurrencyLimiter,
     config: ConcurrencyConfig,
     state: Mutex<State>,
+    /// Calls handed to the inner service and not answered yet. Not the
+    /// permits held: under a rate limit, a call holds its permit while it
+    /// waits for its slot, and counting those would read as "the cap is
+    /// used" while the server sees far fewer calls.
+    dispatched: AtomicUsize,
     /// `tower_pacer_adaptive_concurrency`, with the `metrics` feature.
     gauge: ValueGauge,
 }
@@ -146,12 +152,25 @@ impl ConcurrencyController {
     }
 
     /// A call is about to go out (it holds a permit): note whether the
-    /// cap is reached.
+    /// cap is reached, counting the permits held. For a layer of one's own
+    /// that takes the permit right before sending;
+    /// [`AdaptiveConcurrency`](super::AdaptiveConcurrency) counts the calls
+    /// actually handed to its inner service instead.
     pub fn on_call(&self) {
         let limiter = &self.shared.limiter;
         if limiter.in_flight() >= limiter.limit() {
             self.state().reached_limit = true;
         }
+    }
+
+    /// A call is handed to the inner service: the cap counts as reached
+    /// when as many calls are out as it allows. Out until the guard drops.
+    pub(crate) fn dispatch(&self) -> Dispatched {
+        let out = self.shared.dispatched.fetch_add(1, Ordering::AcqRel) + 1;
+        if out >= self.shared.limiter.limit() {
+            self.state().reached_limit = true;
+        }
+        Dispatched(self.clone())
     }
 
     /// Report a call that started at `start` and ended now with `outcome`.
@@ -384,6 +403,7 @@ impl ConcurrencyControllerBuilder {
             shared: Arc::new(Shared {
                 gauge,
                 limiter: self.limiter,
+                dispatched: AtomicUsize::new(0),
                 state: Mutex::new(State {
                     limit: config.initial,
                     past: EwmaVar::new(config.ewma_alpha),
@@ -408,5 +428,14 @@ impl fmt::Debug for ConcurrencyController {
             .field("config", &self.shared.config)
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+/// A call out at the inner service; see [`ConcurrencyController::dispatch`].
+pub(crate) struct Dispatched(ConcurrencyController);
+
+impl Drop for Dispatched {
+    fn drop(&mut self) {
+        self.0.shared.dispatched.fetch_sub(1, Ordering::AcqRel);
     }
 }

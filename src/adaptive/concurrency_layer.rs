@@ -66,6 +66,9 @@ impl<S, C> Layer<S> for AdaptiveConcurrencyLayer<C> {
 ///
 /// Waits for a permit in `poll_ready` (as [`ConcurrencyLimit`] does);
 /// the round-trip time runs from `call` to the end of the inner future.
+/// The cap counts as used when as many calls are out at the inner service
+/// as it allows — not permits held by calls still waiting above (for a
+/// rate limiter's slot, say), which the server does not see.
 /// Results pass through unchanged.
 pub struct AdaptiveConcurrency<S, C> {
     inner: ConcurrencyLimit<S>,
@@ -130,9 +133,10 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        self.controller.on_call();
+        let dispatched = self.controller.dispatch();
         ConcurrencyResponseFuture::new(
             self.inner.call(request),
+            dispatched,
             self.controller.clone(),
             self.classifier.clone(),
         )

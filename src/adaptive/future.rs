@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use super::concurrency::ConcurrencyController;
+use super::concurrency::{ConcurrencyController, Dispatched};
 use super::controller::{RateController, Stamp};
 use crate::classify::Classify;
 
@@ -68,14 +68,22 @@ pin_project! {
         #[pin]
         inner: F,
         report: Option<(Instant, ConcurrencyController, Arc<C>)>,
+        // Out at the inner service until answered or dropped.
+        dispatched: Option<Dispatched>,
     }
 }
 
 impl<F, C> ConcurrencyResponseFuture<F, C> {
-    pub(crate) fn new(inner: F, controller: ConcurrencyController, classifier: Arc<C>) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        dispatched: Dispatched,
+        controller: ConcurrencyController,
+        classifier: Arc<C>,
+    ) -> Self {
         Self {
             inner,
             report: Some((Instant::now(), controller, classifier)),
+            dispatched: Some(dispatched),
         }
     }
 }
@@ -97,6 +105,7 @@ where
         if let Some((start, controller, classifier)) = this.report.take() {
             controller.observe(start, &classifier.classify(&result).outcome);
         }
+        this.dispatched.take();
         drop(permit);
         Poll::Ready(result)
     }

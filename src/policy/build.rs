@@ -333,7 +333,11 @@ impl Policy {
         };
         let mut builder = builder
             .max_attempts(spec.max_attempts)
-            .backoff(Backoff::new(spec.base, spec.cap, jitter)?)
+            .backoff(
+                // The policy spells them `retry.base` / `retry.cap`.
+                Backoff::new(spec.base, spec.cap, jitter)
+                    .map_err(|e| e.renamed("retry.backoff", "retry"))?,
+            )
             .max_retry_after(spec.max_retry_after)
             .safety_margin(spec.safety_margin)
             .limiter(limiter.clone());

@@ -445,3 +445,35 @@ async fn a_nearly_spent_quota_paces_no_slower_than_one_call_per_max_pause() {
     client.oneshot(http::Request::new(())).await.unwrap();
     assert_eq!(controller.rate(), Rate::PerSecond(1.0 / 90.0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn permits_waiting_for_a_rate_slot_do_not_grow_the_cap() {
+    // Under a 2/s rate limit with 50 ms answers the server never sees more
+    // than one call at a time; the permits of calls waiting for their slot
+    // above must not read as "the cap is used" and grow it regardless.
+    let cap = ConcurrencyLimiter::new(1).unwrap();
+    let controller = ConcurrencyController::builder(cap.clone()).build().unwrap();
+    let limiter = Limiter::new(Quota::per_second(2).unwrap());
+    let api = service_fn(|_: http::Request<()>| async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        response(200, &[])
+    });
+    let client = ServiceBuilder::new()
+        .layer(RateLimitLayer::new(limiter))
+        .layer(AdaptiveConcurrencyLayer::with_classifier(
+            controller.clone(),
+            BoxErrors(HttpClassifier::default()),
+        ))
+        .service(api);
+    let calls: Vec<_> = (0..60)
+        .map(|_| tokio::spawn(client.clone().oneshot(http::Request::new(()))))
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert!(
+        controller.stats().limit <= 2,
+        "the cap grew to {}",
+        controller.stats().limit
+    );
+}
