@@ -343,6 +343,9 @@ async fn paced(
                         BatchError::Item(_) => FailureKind::Permanent,
                         _ => FailureKind::RetriesExhausted,
                     };
+                    // The batch call's attempts, not 1: the record was
+                    // tried as often as its batch was.
+                    letter.attempts = error.attempts().unwrap_or(1);
                     letter.message = error.to_string();
                     store.put(letter).await?;
                     Err::<Value, BoxError>(error.into())

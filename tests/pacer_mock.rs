@@ -177,9 +177,14 @@ async fn an_adaptive_pacer_finds_an_undocumented_limit() {
         "429 ratio {:.3}",
         stats.rate_limited_ratio()
     );
-    // Averaged over the run, the learning included.
+    // Averaged over the run, the learning included. Each probe above the
+    // limit now holds every waiting call for the server's delay plus the
+    // safety margin (a pause holds calls already given a slot, so they are
+    // not refused too): measured 77 % with 1.7 % 429s, against 87–88 %
+    // with 4.4–4.7 % 429s when calls already reserved went out into the
+    // pause. The floor follows that trade, knowingly.
     assert!(
-        achieved > 0.8,
+        achieved > 0.72,
         "only {:.0} % of the limit",
         achieved * 100.0
     );

@@ -292,8 +292,14 @@ async fn an_absurd_retry_after_is_capped_when_long_waits_are_allowed() {
 // ---- one 429 pauses everyone ----------------------------------------
 
 /// 10 calls per second, up to `burst` at once.
+/// 10/s with `burst`; learning off, so the pace after a 429 stays the
+/// configured one (learning has tests of its own).
 fn paced_limiter(burst: u64) -> Limiter {
-    Limiter::new(Quota::per_second(10).unwrap().with_burst(burst).unwrap())
+    Limiter::builder()
+        .quota(Quota::per_second(10).unwrap().with_burst(burst).unwrap())
+        .learn_from_refusals(false)
+        .build()
+        .unwrap()
 }
 
 const PACE: Duration = Duration::from_millis(100);
@@ -409,11 +415,31 @@ async fn a_hundred_callers_in_flight_hit_429_then_go_out_paced() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_rate_limited_post_is_not_retried_but_still_pauses_the_destination() {
+async fn a_refused_post_is_retried_after_the_servers_delay() {
+    // A 429 means the server refused the request before processing it: a
+    // POST is as safe to send again as a GET, key or no key.
     let log = Log::default();
     let api = api(&log, |_, _| reply(429, &[("retry-after", "5")]));
     let limiter = open_limiter();
     let layer = builder().limiter(limiter.clone()).build().unwrap();
+    let (result, offsets) = send(layer, &limiter, api, &log, request(Method::POST)).await;
+    let response = result.unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.extensions().get::<Attempts>(), Some(&Attempts(3)));
+    let step = Duration::from_secs(5) + MARGIN;
+    assert_eq!(offsets, [Duration::ZERO, step, step * 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_post_is_not_retried_where_refusals_may_be_processed_but_still_pauses() {
+    let log = Log::default();
+    let api = api(&log, |_, _| reply(429, &[("retry-after", "5")]));
+    let limiter = open_limiter();
+    let layer = builder()
+        .limiter(limiter.clone())
+        .retry_refused(false)
+        .build()
+        .unwrap();
     let start = Instant::now();
     let (result, offsets) = send(layer, &limiter, api, &log, request(Method::POST)).await;
     assert_eq!(result.unwrap().status(), 429);

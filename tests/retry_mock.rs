@@ -63,45 +63,49 @@ async fn callers_over_quota_wait_as_told_and_all_succeed() {
 }
 
 #[tokio::test]
-async fn a_keyed_post_is_replayed_with_its_body_an_unkeyed_one_is_not() {
+async fn a_refused_post_is_replayed_with_its_body() {
     let server = support::spawn(MockConfig::default().with_window(1, Duration::from_secs(1))).await;
-    // Straight over the hyper client, whose errors are not boxed: the
-    // plain HttpClassifier reads them.
-    let retry = RetryLayer::builder()
-        .classifier(HttpClassifier::default())
-        .build()
-        .unwrap();
-    let client = ServiceBuilder::new()
-        .layer(retry)
-        .service(support::client());
     let url = format!("{}/batch", server.url());
     let body = r#"{"inputs":[{"email":"a@example.com"},{"email":"b@example.com"}]}"#;
+    // Straight over the hyper client, whose errors are not boxed: the
+    // plain HttpClassifier reads them.
+    let client = |retry_refused: bool| {
+        let retry = RetryLayer::builder()
+            .classifier(HttpClassifier::default())
+            .retry_refused(retry_refused)
+            .build()
+            .unwrap();
+        ServiceBuilder::new()
+            .layer(retry)
+            .service(support::client())
+    };
+    let post = |key: Option<&str>| {
+        let mut request = support::request(Method::POST, &url, None, body);
+        if let Some(key) = key {
+            request
+                .headers_mut()
+                .insert("idempotency-key", key.parse().unwrap());
+        }
+        request
+    };
 
-    // Use up the quota, then POST without a key: the 429 comes back as is.
-    let first = client
-        .clone()
-        .oneshot(support::request(Method::POST, &url, None, body))
-        .await
-        .unwrap();
+    // Use up the quota; the next POST, without a key, is refused (429,
+    // before processing), waits out Retry-After and goes again with its
+    // body: the batch endpoint parses it, so an empty or truncated replay
+    // would be a 400.
+    let first = client(true).oneshot(post(None)).await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
-    let unkeyed = client
-        .clone()
-        .oneshot(support::request(Method::POST, &url, None, body))
-        .await
-        .unwrap();
+    let refused = client(true).oneshot(post(None)).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::OK);
+    assert_eq!(refused.extensions().get::<Attempts>(), Some(&Attempts(2)));
+
+    // An API known to process before refusing: only a keyed POST goes again.
+    let unkeyed = client(false).oneshot(post(None)).await.unwrap();
     assert_eq!(unkeyed.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(unkeyed.extensions().get::<Attempts>(), Some(&Attempts(1)));
-
-    // With an Idempotency-Key it waits out Retry-After and sends the same
-    // body again: the batch endpoint parses it, so an empty or truncated
-    // replay would be a 400.
-    let mut keyed = support::request(Method::POST, &url, None, body);
-    keyed
-        .headers_mut()
-        .insert("idempotency-key", "batch-17".parse().unwrap());
-    let response = client.clone().oneshot(keyed).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.extensions().get::<Attempts>(), Some(&Attempts(2)));
-    assert_eq!(server.stats().batch_items, 4);
+    let keyed = client(false).oneshot(post(Some("batch-17"))).await.unwrap();
+    assert_eq!(keyed.status(), StatusCode::OK);
+    assert_eq!(keyed.extensions().get::<Attempts>(), Some(&Attempts(2)));
+    assert_eq!(server.stats().batch_items, 6);
     server.shutdown().await;
 }

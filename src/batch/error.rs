@@ -33,3 +33,37 @@ impl BatchError {
         BatchError::Batch(Arc::new(error.into()))
     }
 }
+
+/// A batch call answered with a failure status: every item of the batch
+/// gets it (inside [`BatchError::Batch`]), with the attempts the stack
+/// below the batch layer made (its [`Retry`](crate::retry::Retry) layer's
+/// count; 1 without one), so a dead letter says how hard it was tried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("batch call answered HTTP {status} after {attempts} attempt(s)")]
+#[non_exhaustive]
+pub struct BatchStatusError {
+    /// The batch call's final status.
+    pub status: http::StatusCode,
+    /// Attempts made for the batch call, the first included.
+    pub attempts: u32,
+}
+
+impl BatchStatusError {
+    /// The status error of a batch call made in `attempts` attempts.
+    pub fn new(status: http::StatusCode, attempts: u32) -> Self {
+        Self { status, attempts }
+    }
+}
+
+impl BatchError {
+    /// The attempts made for the batch call this error comes from, when
+    /// the call answered with a failure status ([`BatchStatusError`]).
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            BatchError::Batch(error) => error
+                .downcast_ref::<BatchStatusError>()
+                .map(|status| status.attempts),
+            _ => None,
+        }
+    }
+}

@@ -8,7 +8,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-use super::{BatchCodec, BatchError};
+use super::{BatchCodec, BatchError, BatchStatusError};
 use crate::BoxError;
 
 /// HubSpot-style JSON batch endpoints: POSTs `{"inputs":[item, …]}` to
@@ -115,7 +115,11 @@ where
         Box::pin(async move {
             let status = response.status();
             if !status.is_success() {
-                return Err(format!("batch call answered HTTP {status}").into());
+                let attempts = response
+                    .extensions()
+                    .get::<crate::retry::Attempts>()
+                    .map_or(1, |attempts| attempts.0);
+                return Err(BatchStatusError::new(status, attempts).into());
             }
             let bytes = response
                 .into_body()

@@ -63,7 +63,7 @@ mod worker;
 
 pub use codec::BatchCodec;
 pub use config::BatchConfig;
-pub use error::BatchError;
+pub use error::{BatchError, BatchStatusError};
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use json::JsonBatch;

@@ -162,6 +162,8 @@ impl Pacer {
         let mut snapshot = self.shared.stats.snapshot();
         snapshot.waited = limiter.waited;
         snapshot.total_wait = limiter.total_wait;
+        snapshot.limit_mismatch = limiter.limit_mismatches;
+        snapshot.learned_factor = limiter.learned.map(|learned| learned.factor);
         snapshot.adaptive_rate = self.rate_controller().map(|c| c.rate().per_second());
         snapshot.adaptive_concurrency = self.concurrency_controller().map(|c| c.stats().limit);
         snapshot

@@ -109,7 +109,10 @@ impl Policy {
         let mut builder = Limiter::builder()
             .name(self.name.clone())
             .headroom(self.headroom.fraction)
-            .margin(self.headroom.margin);
+            .margin(self.headroom.margin)
+            .learn_from_refusals(self.headroom.learn && self.adaptive_rate.is_none())
+            // The adaptive band's burst of 1 paces; it is not the server's.
+            .wire_spacing(self.adaptive_rate.is_none());
         if let Some(max_wait) = self.max_wait {
             builder = builder.max_wait(max_wait);
         }
@@ -340,6 +343,7 @@ impl Policy {
             )
             .max_retry_after(spec.max_retry_after)
             .safety_margin(spec.safety_margin)
+            .retry_refused(spec.retry_refused)
             .limiter(limiter.clone());
         builder = match &spec.budget {
             Some(budget) => builder.budget(RetryBudget::new(

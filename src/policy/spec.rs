@@ -142,6 +142,11 @@ pub struct HeadroomSpec {
     /// Added to every window and period.
     #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde"))]
     pub margin: Duration,
+    /// Narrow the binding band a step on each refusal the books did not
+    /// expect, then relax slowly (default `true`); see
+    /// [`Limiter::note_refusal`](crate::rate::Limiter::note_refusal).
+    /// Ignored with an `adaptive_rate`, which steers its band itself.
+    pub learn: bool,
 }
 
 impl Default for HeadroomSpec {
@@ -149,6 +154,7 @@ impl Default for HeadroomSpec {
         Self {
             fraction: 1.0,
             margin: Duration::ZERO,
+            learn: true,
         }
     }
 }
@@ -182,6 +188,10 @@ pub struct RetrySpec {
     pub budget: Option<BudgetSpec>,
     /// Retry POST and PATCH even without an `Idempotency-Key`.
     pub retry_unsafe_methods: bool,
+    /// Retry a refusal (429, or a 503/403 read as a rate limit) whatever
+    /// the method: the server refused it before processing it (default
+    /// `true`). Off for an API known to process requests before refusing.
+    pub retry_refused: bool,
     /// Seed of the jitter, for reproducible runs.
     pub seed: Option<u64>,
 }
@@ -198,6 +208,7 @@ impl Default for RetrySpec {
             safety_margin: DEFAULT_SAFETY_MARGIN,
             budget: Some(BudgetSpec::default()),
             retry_unsafe_methods: false,
+            retry_refused: true,
             seed: None,
         }
     }

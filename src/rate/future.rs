@@ -8,7 +8,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Sleep, sleep_until};
 use tower_service::Service;
 
-use super::limiter::RemoteReservation;
+use super::limiter::{Release, RemoteReservation};
 use super::{RateError, Reservation};
 use crate::BoxError;
 
@@ -106,7 +106,7 @@ where
                         Ok(reservation) => reservation,
                         Err(error) => return Poll::Ready(Err(error.into())),
                     };
-                    if reservation.delay().is_zero() {
+                    if reservation.delay().is_zero() && reservation.release() == Release::Go {
                         reservation.consume();
                         let future = service.call(request);
                         state.set(State::Called { future });
@@ -121,8 +121,28 @@ where
                         });
                     }
                 }
-                StateProj::Waiting { sleep, pending } => {
-                    ready!(sleep.poll(cx));
+                StateProj::Waiting { mut sleep, pending } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    let Some(held) = pending.as_mut() else {
+                        return Poll::Ready(Err(polled_after_completion()));
+                    };
+                    match held.reservation.release() {
+                        Release::Go => {}
+                        Release::NotBefore(at) => {
+                            held.reservation.not_before(at);
+                            sleep.reset(held.reservation.slot());
+                            continue;
+                        }
+                        Release::Reserve => {
+                            // A pause began while this call waited: it
+                            // must not go out into a server that said stop.
+                            if let Err(error) = held.reservation.renew(None) {
+                                return Poll::Ready(Err(error.into()));
+                            }
+                            sleep.reset(held.reservation.slot());
+                            continue;
+                        }
+                    }
                     let Some(Pending {
                         mut service,
                         request,

@@ -72,6 +72,31 @@ impl GcraParams {
             .saturating_add(cost.saturating_mul(self.interval))
     }
 
+    /// The wire check of a call of `cost` going out at `now`, against `wire`,
+    /// the theoretical arrival time of the calls as they really went out:
+    /// `Ok(new wire)` if the server's own GCRA would take it, or
+    /// `Err(earliest)` if it would come too soon after a call that left late.
+    #[inline]
+    pub(crate) fn send(&self, wire: u64, now: u64, cost: u64) -> Result<u64, u64> {
+        let cost = cost.clamp(1, self.burst);
+        let earliest = self.earliest(wire, cost);
+        if earliest > now {
+            Err(earliest)
+        } else {
+            Ok(self.advance(wire, now, cost))
+        }
+    }
+
+    /// The theoretical arrival time after a pause until `at` that starts at
+    /// `now`: the bucket empty at `at`, and no trace of the grants whose
+    /// slots are still to come (their calls reserve again after the
+    /// pause), but every trace of those already due (a grant at a slot
+    /// `s` leaves `tat` at most `s + τ + T`).
+    pub(crate) fn rewound(&self, tat: u64, now: u64, at: u64) -> u64 {
+        let due = now.saturating_add(self.tau()).saturating_add(self.interval);
+        self.empty_at(at).max(tat.min(due))
+    }
+
     /// The theoretical arrival time that makes the bucket empty at `at`.
     pub(crate) fn empty_at(&self, at: u64) -> u64 {
         at.saturating_add(self.tau())
@@ -112,6 +137,8 @@ pub(crate) struct Grant {
 #[derive(Debug)]
 pub(crate) struct AtomicGcra {
     tat: AtomicU64,
+    /// The theoretical arrival time of the calls as they went out.
+    wire: AtomicU64,
     interval: AtomicU64,
     burst: AtomicU64,
 }
@@ -120,6 +147,7 @@ impl AtomicGcra {
     pub(crate) fn new(params: GcraParams) -> Self {
         Self {
             tat: AtomicU64::new(0),
+            wire: AtomicU64::new(0),
             interval: AtomicU64::new(params.interval),
             burst: AtomicU64::new(params.burst),
         }
@@ -174,6 +202,31 @@ impl AtomicGcra {
         }
     }
 
+    /// A call of `cost` goes out at `now`: `Err(earliest)` if that is too
+    /// soon after the calls that went out before it (one woke late, and
+    /// its successor's slot no longer keeps the band's spacing at the
+    /// wire). On success, reservations made from now on start after it.
+    #[inline]
+    pub(crate) fn send(&self, now: u64, cost: u64) -> Result<(), u64> {
+        let params = self.params();
+        let mut wire = self.wire.load(Ordering::Acquire);
+        loop {
+            let next = params.send(wire, now, cost)?;
+            match self
+                .wire
+                .compare_exchange_weak(wire, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    // Late calls push the schedule back, so that later
+                    // reservations do not wake only to wait again.
+                    self.tat.fetch_max(next, Ordering::AcqRel);
+                    return Ok(());
+                }
+                Err(current) => wire = current,
+            }
+        }
+    }
+
     /// Undo `grant` if no reservation was made after it; true if undone.
     pub(crate) fn refund(&self, grant: &Grant) -> bool {
         self.tat
@@ -186,9 +239,19 @@ impl AtomicGcra {
             .is_ok()
     }
 
-    /// Make the bucket empty at `at` (a cooldown), unless it already is.
-    pub(crate) fn pause_until(&self, at: u64) {
-        let target = self.params().empty_at(at);
-        self.tat.fetch_max(target, Ordering::AcqRel);
+    /// A pause from `now` until `at`: see [`GcraParams::rewound`].
+    pub(crate) fn pause_until(&self, at: u64, now: u64) {
+        let params = self.params();
+        let mut tat = self.tat.load(Ordering::Acquire);
+        loop {
+            let target = params.rewound(tat, now, at);
+            match self
+                .tat
+                .compare_exchange_weak(tat, target, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(current) => tat = current,
+            }
+        }
     }
 }

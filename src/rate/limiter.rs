@@ -12,6 +12,8 @@ use tokio::time::Instant;
 use super::clock::{Clock, LimiterClock, nanos};
 use super::error::RateError;
 use super::gcra::{AtomicGcra, GcraParams, Grant, Refusal};
+use super::lateness::Lateness;
+use super::learn::{EPISODE, Learning};
 use super::quota::{MAX_PERIOD, Quota, QuotaKind};
 use super::window::{WindowBand, WindowParams};
 use crate::ConfigError;
@@ -63,13 +65,29 @@ impl Default for Headroom {
 }
 
 /// Builds a [`Limiter`]; see [`Limiter::builder`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LimiterBuilder {
     name: Option<String>,
     clock: LimiterClock,
     quotas: Vec<Quota>,
     max_wait: Option<Duration>,
     headroom: Headroom,
+    learn: bool,
+    wire_spacing: bool,
+}
+
+impl Default for LimiterBuilder {
+    fn default() -> Self {
+        Self {
+            name: None,
+            clock: LimiterClock::default(),
+            quotas: Vec::new(),
+            max_wait: None,
+            headroom: Headroom::default(),
+            learn: true,
+            wire_spacing: true,
+        }
+    }
 }
 
 impl LimiterBuilder {
@@ -110,6 +128,25 @@ impl LimiterBuilder {
     /// Add this margin to every window and period; see [`Headroom::margin`].
     pub fn margin(mut self, margin: Duration) -> Self {
         self.headroom.margin = margin;
+        self
+    }
+
+    /// Whether a refusal the books did not expect narrows the binding band
+    /// (default `true`); see [`Limiter::note_refusal`]. Turn it off where
+    /// something else already steers the band (an adaptive rate).
+    pub fn learn_from_refusals(mut self, learn: bool) -> Self {
+        self.learn = learn;
+        self
+    }
+
+    /// Whether rate bands hold their spacing at the wire (default `true`):
+    /// a call right after one that went out late waits until the band's
+    /// spacing holds between their real send instants, as a strict server
+    /// (a GCRA or leaky bucket without burst) counts them. Turn it off for
+    /// a rate band that only paces and describes no server limit (an
+    /// adaptive band, whose burst of 1 is not the server's).
+    pub fn wire_spacing(mut self, hold: bool) -> Self {
+        self.wire_spacing = hold;
         self
     }
 
@@ -273,6 +310,17 @@ struct Shared {
     refused: AtomicU64,
     /// Cancelled reservations waiting for the newer ones to be given back.
     orphans: Mutex<VecDeque<RawGrant>>,
+    /// What surprise refusals taught (see `learn.rs`).
+    learning: Mutex<Learning>,
+    /// When the learned narrowing next relaxes (`u64::MAX`: nothing to
+    /// relax); read on every reservation, so an atomic of its own.
+    relax_at: AtomicU64,
+    /// Refusals that came while the books said there was room.
+    mismatches: AtomicU64,
+    /// Whether rate bands check their spacing at the wire on release.
+    wire_spacing: bool,
+    /// Bumped by each pause: grants of an older generation are void.
+    generation: AtomicU64,
     headroom: Headroom,
     quotas: RwLock<Vec<Quota>>,
     core: Core,
@@ -290,11 +338,24 @@ enum Core {
 }
 
 enum Band {
-    Rate { params: GcraParams, tat: u64 },
+    /// `tat` orders reservations; `wire` follows the calls as they really
+    /// went out (see [`Limiter::release`]).
+    Rate {
+        params: GcraParams,
+        tat: u64,
+        wire: u64,
+    },
     Window(WindowBand),
 }
 
 impl Band {
+    fn span(&self) -> u64 {
+        match self {
+            Band::Rate { params, .. } => params.interval.saturating_mul(params.burst),
+            Band::Window(window) => window.params().window,
+        }
+    }
+
     fn new(quota: &Quota, headroom: &Headroom) -> Self {
         match quota.kind() {
             QuotaKind::Rate {
@@ -304,6 +365,7 @@ impl Band {
             } => Band::Rate {
                 params: GcraParams::rate(count, period, burst, headroom),
                 tat: 0,
+                wire: 0,
             },
             QuotaKind::Window { limit, window } => Band::Window(WindowBand::new(
                 WindowParams::window(limit, window, headroom),
@@ -318,8 +380,13 @@ struct Bands {
     last_slot: u64,
     /// After a pause, the next slot of the paced restart, while it lasts.
     ramp: Option<u64>,
-    /// Spacing of that restart: the slowest window band's sustained pace.
+    /// Spacing of that restart: the binding window's sustained pace.
     ramp_interval: u64,
+    /// No paced restart past this instant: one window of the binding band.
+    ramp_end: u64,
+    /// How long after their slots calls have gone out lately: window bands
+    /// keep grants counted that much longer.
+    lateness: Lateness,
     /// Ticket of the newest reservation still refundable (0: none).
     newest: u64,
     /// Tickets handed out so far.
@@ -328,27 +395,53 @@ struct Bands {
 
 impl Bands {
     fn new(bands: Vec<Band>) -> Self {
-        let mut this = Self {
+        Self {
             bands,
             last_slot: 0,
             ramp: None,
             ramp_interval: 0,
+            ramp_end: 0,
+            lateness: Lateness::default(),
             newest: 0,
             tickets: 0,
-        };
-        this.ramp_interval = this.slowest_window_pace();
-        this
+        }
     }
 
-    fn slowest_window_pace(&self) -> u64 {
-        self.bands
-            .iter()
-            .filter_map(|band| match band {
-                Band::Window(window) => Some(window.params().sustained_interval()),
-                Band::Rate { .. } => None,
-            })
-            .max()
-            .unwrap_or(0)
+    /// The band that binds first: the one counting over the shortest span
+    /// (a window's length, or the time a rate takes to refill its burst).
+    fn binding(&self) -> Option<usize> {
+        (0..self.bands.len()).min_by_key(|&index| self.bands[index].span())
+    }
+
+    /// The paced restart after a pause: (spacing, length). It follows the
+    /// binding band when that is a window — its sustained pace, for one of
+    /// its windows — and is not needed when it is a rate, which paces
+    /// itself. Never a daily band's average pace, which would hold the
+    /// destination at a fraction of its quota for the rest of a run.
+    fn restart(&self) -> Option<(u64, u64)> {
+        match self.bands.get(self.binding()?)? {
+            Band::Window(window) => {
+                let params = window.params();
+                Some((params.sustained_interval(), params.window))
+            }
+            Band::Rate { .. } => None,
+        }
+    }
+
+    /// Record that a call granted at `slot` goes out at `now`.
+    fn sent(&mut self, slot: u64, now: u64) {
+        let late = now.saturating_sub(slot);
+        let span = self
+            .binding()
+            .and_then(|index| self.bands.get(index))
+            .map_or(0, Band::span);
+        self.lateness.record(late, now, span);
+        let guard = self.lateness.guard(span);
+        for band in &mut self.bands {
+            if let Band::Window(window) = band {
+                window.set_guard(guard);
+            }
+        }
     }
 }
 
@@ -383,13 +476,35 @@ pub(crate) struct RawGrant {
     /// When it was reserved (nanoseconds since the epoch).
     now: u64,
     slot: u64,
+    cost: u64,
+    /// The limiter's pause generation when it was granted.
+    generation: u64,
     undo: Undo,
+}
+
+/// What a granted call does when its slot has come; see
+/// [`Limiter::release`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// Send it now.
+    Go,
+    /// Not before this instant (nanoseconds since the epoch): a call before
+    /// it went out late, and the band's spacing must hold at the wire.
+    NotBefore(u64),
+    /// A pause began after the grant and is still running: the slot is
+    /// void; reserve again, to go out in order after the pause.
+    Reserve,
 }
 
 impl RawGrant {
     /// True if the slot had come when it was reserved.
     pub(crate) fn is_due(&self) -> bool {
         self.slot <= self.now
+    }
+
+    /// When it was reserved (limiter nanoseconds).
+    pub(crate) fn now(&self) -> u64 {
+        self.now
     }
 }
 
@@ -442,6 +557,11 @@ impl Limiter {
                 wait_nanos: AtomicU64::new(0),
                 refused: AtomicU64::new(0),
                 orphans: Mutex::new(VecDeque::new()),
+                learning: Mutex::new(Learning::new(builder.learn)),
+                relax_at: AtomicU64::new(u64::MAX),
+                mismatches: AtomicU64::new(0),
+                wire_spacing: builder.wire_spacing,
+                generation: AtomicU64::new(0),
                 headroom,
                 quotas: RwLock::new(builder.quotas),
                 core,
@@ -510,8 +630,14 @@ impl Limiter {
         max_wait: Option<Duration>,
     ) -> Result<RawGrant, RateError> {
         let now = self.now_nanos();
+        if now >= self.shared.relax_at.load(Ordering::Relaxed) {
+            self.relax(now);
+        }
         let max_wait = max_wait.map_or_else(|| self.shared.max_wait.load(Ordering::Relaxed), nanos);
         let latest = now.saturating_add(max_wait);
+        // Before the gate: a grant that saw an old pause generation is
+        // voided by the newer pause, never granted against its books.
+        let generation = self.shared.generation.load(Ordering::Acquire);
         let gate = self.shared.paused_until.load(Ordering::Acquire);
         let result = if cost == 0 {
             // Free calls take no room but still respect the cooldown gate.
@@ -522,6 +648,8 @@ impl Limiter {
                 Ok(RawGrant {
                     now,
                     slot,
+                    cost,
+                    generation,
                     undo: Undo::Nothing,
                 })
             }
@@ -532,6 +660,8 @@ impl Limiter {
                         .map(|grant| RawGrant {
                             now,
                             slot: grant.slot,
+                            cost,
+                            generation,
                             undo: Undo::Single(grant),
                         })
                 }
@@ -539,6 +669,8 @@ impl Limiter {
                     .map(|(slot, undo)| RawGrant {
                         now,
                         slot,
+                        cost,
+                        generation,
                         undo: Undo::Bands(undo),
                     }),
                 #[cfg(feature = "redis")]
@@ -617,6 +749,8 @@ impl Limiter {
         let grant = RawGrant {
             now,
             slot,
+            cost: 0,
+            generation: 0,
             undo: Undo::Nothing,
         };
         if !grant.is_due() {
@@ -664,6 +798,83 @@ impl Limiter {
             .unwrap_or(0)
     }
 
+    /// The slot of `grant` has come: may the call go out now?
+    ///
+    /// Two things can hold it back after its sleep:
+    ///
+    /// - **a pause** that began after the grant and still runs (a 429 seen
+    ///   meanwhile): the call must not go out into a server that just said
+    ///   stop. It reserves again, so the held calls go out in order, at the
+    ///   band's pace, after the pause;
+    /// - **the spacing at the wire**: tokio wakes sleepers on whole
+    ///   milliseconds, and a busy machine later still, so the call before
+    ///   this one may have left late. A rate band then checks the calls as
+    ///   they really went out (the server's own GCRA on send instants) and
+    ///   holds this one until it keeps the band's spacing; a window band
+    ///   keeps its grants counted for the recent lateness.
+    ///
+    /// On [`Release::Go`] the send is recorded: it moves the band's books
+    /// to the instant the call really went out.
+    pub(crate) fn release(&self, grant: &RawGrant) -> Release {
+        self.release_at(grant, self.now_nanos())
+    }
+
+    /// [`release`](Self::release) at `now`: for a grant due when it was
+    /// made, its own reading of the clock.
+    #[inline]
+    pub(crate) fn release_at(&self, grant: &RawGrant, now: u64) -> Release {
+        let gate = self.shared.paused_until.load(Ordering::Acquire);
+        // Redis gave the slot; it cannot be given again here.
+        #[cfg(feature = "redis")]
+        if let Core::Redis(_) = &self.shared.core {
+            return if gate > now {
+                Release::NotBefore(gate)
+            } else {
+                Release::Go
+            };
+        }
+        if gate > now || grant.generation != self.shared.generation.load(Ordering::Acquire) {
+            return Release::Reserve;
+        }
+        if grant.cost == 0 {
+            return Release::Go;
+        }
+        let wire = self.shared.wire_spacing;
+        match &self.shared.core {
+            Core::Single(_) if !wire => Release::Go,
+            Core::Single(band) => match band.send(now, grant.cost) {
+                Ok(()) => Release::Go,
+                Err(earliest) => Release::NotBefore(earliest),
+            },
+            Core::Bands(bands) => {
+                let mut state = lock(bands);
+                let mut earliest = 0;
+                for band in state.bands.iter().filter(|_| wire) {
+                    if let Band::Rate { params, wire, .. } = band {
+                        if let Err(at) = params.send(*wire, now, grant.cost) {
+                            earliest = earliest.max(at);
+                        }
+                    }
+                }
+                if earliest > 0 {
+                    return Release::NotBefore(earliest);
+                }
+                for band in state.bands.iter_mut().filter(|_| wire) {
+                    if let Band::Rate { params, tat, wire } = band {
+                        if let Ok(next) = params.send(*wire, now, grant.cost) {
+                            *wire = next;
+                            *tat = (*tat).max(next);
+                        }
+                    }
+                }
+                state.sent(grant.slot, now);
+                Release::Go
+            }
+            #[cfg(feature = "redis")]
+            Core::Redis(_) => Release::Go,
+        }
+    }
+
     /// Give back a grant that was never used, where that is still possible.
     ///
     /// Only the newest reservation can be undone exactly. An older one is
@@ -689,6 +900,10 @@ impl Limiter {
     }
 
     fn try_refund(&self, grant: &RawGrant) -> bool {
+        if grant.generation != self.shared.generation.load(Ordering::Acquire) {
+            // A pause already took it off the books.
+            return true;
+        }
         match (&grant.undo, &self.shared.core) {
             (Undo::Nothing, _) => true,
             (Undo::Single(grant), Core::Single(band)) => band.refund(grant),
@@ -743,18 +958,37 @@ impl Limiter {
             remote.await?.wait().await;
             return Ok(());
         }
-        let grant = self.reserve_raw(cost, None)?;
+        let mut grant = self.reserve_raw(cost, None)?;
         if grant.is_due() {
-            return Ok(());
+            match self.release_at(&grant, grant.now) {
+                Release::Go => return Ok(()),
+                Release::NotBefore(_) | Release::Reserve => {}
+            }
         }
-        let slot = self.instant(grant.slot);
-        let guard = RefundOnDrop {
-            limiter: self,
-            grant: Some(grant),
-        };
-        tokio::time::sleep_until(slot).await;
-        guard.consume();
-        Ok(())
+        loop {
+            let mut wake = grant.slot;
+            let guard = RefundOnDrop {
+                limiter: self,
+                grant: Some(grant),
+            };
+            loop {
+                tokio::time::sleep_until(self.instant(wake)).await;
+                let Some(held) = guard.grant.as_ref() else {
+                    return Ok(());
+                };
+                match self.release(held) {
+                    Release::Go => {
+                        guard.consume();
+                        return Ok(());
+                    }
+                    Release::NotBefore(at) => wake = at,
+                    Release::Reserve => break,
+                }
+            }
+            // The pause voided the slot; it stays spent, as idle time.
+            guard.consume();
+            grant = self.reserve_raw(cost, None)?;
+        }
     }
 
     /// Take room for a call of `cost` only if it is free right now.
@@ -783,19 +1017,33 @@ impl Limiter {
     /// pauses this process has seen.
     pub fn pause_until(&self, until: Instant) {
         let at = nanos(until.saturating_duration_since(self.shared.epoch));
-        self.shared.paused_until.fetch_max(at, Ordering::AcqRel);
+        let before = self.shared.paused_until.fetch_max(at, Ordering::AcqRel);
+        if at <= before {
+            return;
+        }
         self.forget_orphans();
+        let now = self.now_nanos();
         match &self.shared.core {
-            Core::Single(band) => band.pause_until(at),
+            Core::Single(band) => {
+                band.pause_until(at, now);
+                self.void_grants();
+            }
             Core::Bands(bands) => {
                 let mut bands = lock(bands);
                 for band in &mut bands.bands {
-                    if let Band::Rate { params, tat } = band {
-                        *tat = (*tat).max(params.empty_at(at));
+                    match band {
+                        Band::Rate { params, tat, .. } => *tat = params.rewound(*tat, now, at),
+                        Band::Window(window) => window.forget_after(now),
                     }
                 }
-                if bands.ramp_interval > 0 {
-                    bands.ramp = Some(bands.ramp.unwrap_or(0).max(at));
+                bands.last_slot = bands.last_slot.min(now);
+                // Under the lock: a reservation sees both or neither.
+                self.void_grants();
+                if let Some((interval, window)) = bands.restart() {
+                    let start = bands.ramp.unwrap_or(0).max(at);
+                    bands.ramp = Some(start);
+                    bands.ramp_interval = interval;
+                    bands.ramp_end = start.saturating_add(window);
                 }
                 // Undoing an older reservation would roll the pause back.
                 bands.newest = 0;
@@ -805,10 +1053,212 @@ impl Limiter {
         }
     }
 
+    /// Every grant made so far and not yet out is void: its call reserves
+    /// again when its slot comes (see [`release`](Self::release)).
+    fn void_grants(&self) {
+        self.shared.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// The end of the current pause, if one is still running.
     pub fn paused_until(&self) -> Option<Instant> {
         let at = self.shared.paused_until.load(Ordering::Acquire);
         (at > self.now_nanos()).then(|| self.instant(at))
+    }
+
+    /// Tell the limiter that the server refused a call it had granted (a
+    /// 429, or a 503/403 read as a rate limit), that asked for a pause of
+    /// `pause` (if any). The [`Retry`](crate::retry::Retry) layer calls it
+    /// for every rate-limited answer when it is given this limiter.
+    ///
+    /// Every call the limiter lets out had room in its books, so a refusal
+    /// means the server counts differently: arrival skew, another client on
+    /// the same key, a stricter limit than documented. The first refusal of
+    /// an episode (the calls already in flight are refused too; they count
+    /// once, for the pause plus [100 ms]) is a **limit mismatch**: it is
+    /// counted ([`LimiterSnapshot::limit_mismatches`], the metric
+    /// `tower_pacer_limit_mismatch_total`), logged at WARN the first time
+    /// with the figures, and the band that binds (the one counting over the
+    /// shortest span) is narrowed to [`LEARN_STEP`](super::LEARN_STEP) of
+    /// what it granted (never below [`LEARN_FLOOR`](super::LEARN_FLOOR)).
+    /// The narrowing holds for [`LEARN_HOLD_SPANS`](super::LEARN_HOLD_SPANS)
+    /// spans of that band (at least [`LEARN_MIN_HOLD`](super::LEARN_MIN_HOLD)),
+    /// then gives back [`LEARN_RELAX`](super::LEARN_RELAX) of the quota per
+    /// span without a mismatch. Returns true for a mismatch.
+    ///
+    /// Nothing is learned by a limiter without quotas, one built with
+    /// [`learn_from_refusals(false)`](LimiterBuilder::learn_from_refusals),
+    /// or one shared through Redis (its bands live there).
+    ///
+    /// [100 ms]: Duration::from_millis
+    pub fn note_refusal(&self, pause: Option<Duration>) -> bool {
+        let now = self.now_nanos();
+        let mut learning = self
+            .shared
+            .learning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if now < learning.quiet_until {
+            return false;
+        }
+        let quiet = pause.map_or(0, nanos).max(EPISODE);
+        learning.quiet_until = now.saturating_add(quiet);
+        self.shared.mismatches.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &self.shared.metrics {
+            m.mismatches.increment(1);
+        }
+        let Some((band, span)) = self.binding_band() else {
+            return true;
+        };
+        let learnable =
+            learning.enabled && matches!(self.shared.core, Core::Single(_) | Core::Bands(_));
+        let before = learning.factor;
+        if learnable {
+            let factor = learning.narrowed();
+            if self.narrow_to(band, factor).is_ok() {
+                learning.factor = factor;
+                learning.band = Some(band);
+                let (hold, step) = Learning::timing(span);
+                learning.step = step;
+                self.shared
+                    .relax_at
+                    .store(now.saturating_add(hold), Ordering::Relaxed);
+            }
+        }
+        let quota = self.quotas().get(band).copied();
+        if !learning.logged {
+            learning.logged = true;
+            tracing::warn!(
+                destination = self.shared.name.as_deref().unwrap_or(""),
+                band,
+                ?quota,
+                from = before,
+                to = learning.factor,
+                "limit mismatch: the server refused a call the limiter had room for \
+                 (arrival skew, a shared key, or a stricter limit than the policy); \
+                 narrowing the binding band"
+            );
+        } else {
+            tracing::debug!(
+                band,
+                from = before,
+                to = learning.factor,
+                "limit mismatch: narrowing the binding band"
+            );
+        }
+        true
+    }
+
+    /// One relax step of the learned narrowing, if it is due.
+    #[cold]
+    fn relax(&self, now: u64) {
+        let mut learning = self
+            .shared
+            .learning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if now < self.shared.relax_at.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(band) = learning.band else {
+            self.shared.relax_at.store(u64::MAX, Ordering::Relaxed);
+            return;
+        };
+        let factor = learning.relaxed();
+        if self.narrow_to(band, factor).is_err() {
+            self.shared.relax_at.store(u64::MAX, Ordering::Relaxed);
+            return;
+        }
+        learning.factor = factor;
+        if factor >= 1.0 {
+            learning.band = None;
+            self.shared.relax_at.store(u64::MAX, Ordering::Relaxed);
+        } else {
+            self.shared
+                .relax_at
+                .store(now.saturating_add(learning.step), Ordering::Relaxed);
+        }
+    }
+
+    /// The band that binds first, and its span (nanoseconds).
+    fn binding_band(&self) -> Option<(usize, u64)> {
+        let headroom = &self.shared.headroom;
+        self.quotas()
+            .iter()
+            .enumerate()
+            .map(|(index, quota)| (index, Band::new(quota, headroom).span()))
+            .min_by_key(|&(_, span)| span)
+    }
+
+    /// The headroom band `band` is narrowed by: the configured one, and
+    /// what refusals taught for the binding band.
+    fn band_headroom(&self, band: usize) -> Headroom {
+        let mut headroom = self.shared.headroom;
+        let learning = self
+            .shared
+            .learning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let learning = (learning.band == Some(band)).then_some(learning.factor);
+        if let Some(factor) = learning {
+            headroom.fraction *= factor;
+        }
+        headroom
+    }
+
+    /// Narrow band `band` to `factor` of its quota (after the headroom).
+    fn narrow_to(&self, band: usize, factor: f64) -> Result<(), ConfigError> {
+        let Some(quota) = self.quotas().get(band).copied() else {
+            return Err(ConfigError::new(
+                format!("quotas[{band}]"),
+                "no such quota band",
+            ));
+        };
+        let mut headroom = self.shared.headroom;
+        headroom.fraction *= factor;
+        headroom.check_band(band, &quota)?;
+        match (&self.shared.core, Band::new(&quota, &headroom)) {
+            (Core::Single(gcra), Band::Rate { params, .. }) => gcra.set_params(params),
+            (Core::Bands(bands), new) => {
+                let mut bands = lock(bands);
+                match (bands.bands.get_mut(band), new) {
+                    (Some(Band::Rate { params, .. }), Band::Rate { params: new, .. }) => {
+                        *params = new
+                    }
+                    (Some(Band::Window(window)), Band::Window(new)) => {
+                        window.set_params(new.params())
+                    }
+                    _ => return Err(ConfigError::new(format!("quotas[{band}]"), "no such band")),
+                }
+                if let Some((interval, _)) = bands.restart() {
+                    bands.ramp_interval = interval;
+                }
+                bands.newest = 0;
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    format!("quotas[{band}]"),
+                    "not learnable here",
+                ));
+            }
+        }
+        self.forget_orphans();
+        Ok(())
+    }
+
+    /// The band narrowed by refusals, while it is.
+    fn learned(&self) -> Option<LearnedBand> {
+        let learning = self
+            .shared
+            .learning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let band = learning.band?;
+        Some(LearnedBand {
+            band,
+            quota: self.quotas().get(band).copied()?,
+            factor: learning.factor,
+        })
     }
 
     /// The quotas in force, in band order (as configured, before headroom).
@@ -837,6 +1287,8 @@ impl Limiter {
         let field = || format!("quotas[{band}]");
         let headroom = &self.shared.headroom;
         headroom.check_band(band, &quota)?;
+        // Before the quotas' lock: learning is locked first everywhere.
+        let narrowed = self.band_headroom(band);
         let mut quotas = match self.shared.quotas.write() {
             Ok(quotas) => quotas,
             Err(poisoned) => poisoned.into_inner(),
@@ -852,7 +1304,7 @@ impl Limiter {
                 "a band cannot change kind (rate ↔ window)",
             ));
         }
-        match (&self.shared.core, Band::new(&quota, headroom)) {
+        match (&self.shared.core, Band::new(&quota, &narrowed)) {
             (Core::Single(gcra), Band::Rate { params, .. }) => gcra.set_params(params),
             (Core::Single(_), Band::Window(_)) => {
                 return Err(ConfigError::new(
@@ -871,7 +1323,9 @@ impl Limiter {
                     }
                     _ => return Err(ConfigError::new(field(), "no such quota band of that kind")),
                 }
-                bands.ramp_interval = bands.slowest_window_pace();
+                if let Some((interval, _)) = bands.restart() {
+                    bands.ramp_interval = interval;
+                }
                 bands.newest = 0;
             }
             #[cfg(feature = "redis")]
@@ -916,7 +1370,7 @@ impl Limiter {
                 .bands
                 .iter()
                 .map(|band| match band {
-                    Band::Rate { params, tat } => (params.remaining(*tat, now), 1),
+                    Band::Rate { params, tat, .. } => (params.remaining(*tat, now), 1),
                     Band::Window(window) => (window.remaining(now), window.tracked()),
                 })
                 .collect(),
@@ -939,6 +1393,8 @@ impl Limiter {
             waited: self.shared.waited.load(Ordering::Relaxed),
             total_wait: Duration::from_nanos(self.shared.wait_nanos.load(Ordering::Relaxed)),
             refused: self.shared.refused.load(Ordering::Relaxed),
+            limit_mismatches: self.shared.mismatches.load(Ordering::Relaxed),
+            learned: self.learned(),
         }
     }
 
@@ -967,7 +1423,7 @@ fn reserve_bands(
     let mut slot = floor.max(state.last_slot);
     for band in &mut state.bands {
         let earliest = match band {
-            Band::Rate { params, tat } => {
+            Band::Rate { params, tat, .. } => {
                 if cost > params.burst {
                     return Err(Refusal::CostTooLarge {
                         capacity: params.burst,
@@ -982,8 +1438,9 @@ fn reserve_bands(
     let prev_ramp = state.ramp;
     let next_ramp = match state.ramp {
         // The paced restart after a pause: one call per sustained interval
-        // for as long as callers keep up with it.
-        Some(ramp) if slot <= ramp => {
+        // of the binding window, while callers keep up with it, for at most
+        // one of its windows.
+        Some(ramp) if slot <= ramp && ramp < state.ramp_end => {
             slot = ramp;
             Some(ramp.saturating_add(cost.saturating_mul(state.ramp_interval)))
         }
@@ -995,7 +1452,7 @@ fn reserve_bands(
     let mut prev_tats = Vec::new();
     for band in &mut state.bands {
         match band {
-            Band::Rate { params, tat } => {
+            Band::Rate { params, tat, .. } => {
                 prev_tats.push(*tat);
                 *tat = params.advance(*tat, slot, cost);
             }
@@ -1107,13 +1564,58 @@ impl Reservation {
     }
 
     /// Sleep until the slot, then consume it.
-    pub async fn wait(self) {
-        // A timer for a slot that has come would still wait for the
-        // timer's next tick (up to 1 ms).
-        if self.slot > Instant::now() {
-            tokio::time::sleep_until(self.slot).await;
+    ///
+    /// If the limiter was [paused](Limiter::pause_until) after this
+    /// reservation was made and the pause still runs when the slot comes,
+    /// the call is held: it reserves again and waits for its new slot
+    /// after the pause (with no `max_wait` bound: it has waited its turn).
+    /// A call right after one that went out late waits until the band's
+    /// spacing holds at the wire. A caller who sleeps by hand instead of
+    /// calling this gets neither.
+    pub async fn wait(mut self) {
+        loop {
+            // A timer for a slot that has come would still wait for the
+            // timer's next tick (up to 1 ms).
+            if self.slot > Instant::now() {
+                tokio::time::sleep_until(self.slot).await;
+            }
+            match self.release() {
+                Release::Go => break,
+                Release::NotBefore(at) => self.slot = self.limiter.instant(at),
+                Release::Reserve => {
+                    if self.renew(Some(Duration::MAX)).is_err() {
+                        // Only a cost no band can hold fails without a
+                        // bound; it was held before, so go as granted.
+                        break;
+                    }
+                }
+            }
         }
         self.consume();
+    }
+
+    /// May the call go out now? See [`Limiter::release`].
+    pub(crate) fn release(&self) -> Release {
+        match &self.grant {
+            Some(grant) => self.limiter.release(grant),
+            None => Release::Go,
+        }
+    }
+
+    /// A pause voided the slot: reserve a new one for the same cost
+    /// (bounded by `max_wait`, or the limiter's own when `None`). The old
+    /// slot stays spent, as idle time.
+    pub(crate) fn renew(&mut self, max_wait: Option<Duration>) -> Result<(), RateError> {
+        let cost = self.grant.take().map_or(0, |grant| grant.cost);
+        let grant = self.limiter.reserve_raw(cost, max_wait)?;
+        self.slot = self.limiter.instant(grant.slot);
+        self.grant = Some(grant);
+        Ok(())
+    }
+
+    /// Wait no earlier than `at` (limiter nanoseconds) before going out.
+    pub(crate) fn not_before(&mut self, at: u64) {
+        self.slot = self.slot.max(self.limiter.instant(at));
     }
 }
 
@@ -1139,6 +1641,23 @@ pub struct LimiterSnapshot {
     pub total_wait: Duration,
     /// Reservations refused because the slot was beyond `max_wait`.
     pub refused: u64,
+    /// Refusals by the server that came while the books said there was
+    /// room (see [`Limiter::note_refusal`]).
+    pub limit_mismatches: u64,
+    /// The band narrowed by those refusals, while it is.
+    pub learned: Option<LearnedBand>,
+}
+
+/// A band narrowed by surprise refusals; see [`Limiter::note_refusal`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct LearnedBand {
+    /// The band's index, in [`Limiter::quotas`] order.
+    pub band: usize,
+    /// The band's quota, as configured.
+    pub quota: Quota,
+    /// The share of it granted now, on top of the headroom (1 = all).
+    pub factor: f64,
 }
 
 /// One band of a [`LimiterSnapshot`].

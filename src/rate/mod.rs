@@ -44,7 +44,9 @@ mod cost;
 mod error;
 pub mod future;
 mod gcra;
+mod lateness;
 mod layer;
+mod learn;
 mod limiter;
 mod quota;
 #[cfg(feature = "redis")]
@@ -59,7 +61,10 @@ pub use clock::LimiterClock;
 pub use cost::{Cost, UnitCost};
 pub use error::RateError;
 pub use layer::RateLimitLayer;
-pub use limiter::{BandSnapshot, Headroom, Limiter, LimiterBuilder, LimiterSnapshot, Reservation};
+pub use learn::{LEARN_FLOOR, LEARN_HOLD_SPANS, LEARN_MIN_HOLD, LEARN_RELAX, LEARN_STEP};
+pub use limiter::{
+    BandSnapshot, Headroom, LearnedBand, Limiter, LimiterBuilder, LimiterSnapshot, Reservation,
+};
 pub use quota::{MAX_PERIOD, Quota, QuotaKind};
 pub use service::RateLimit;
 pub use window::{BUCKETS, EXACT_LIMIT, WINDOW_GUARD};

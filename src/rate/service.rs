@@ -3,7 +3,7 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::limiter::RemoteReservation;
+use super::limiter::{Release, RemoteReservation};
 use super::{Cost, Limiter, Reservation, UnitCost};
 use crate::BoxError;
 
@@ -105,7 +105,9 @@ where
             Ok(grant) => grant,
             Err(error) => return ResponseFuture::failed(error),
         };
-        if grant.is_due() {
+        // A slot that has come goes straight out, unless the call before it
+        // left late and the band's spacing must hold at the wire.
+        if grant.is_due() && self.limiter.release_at(&grant, grant.now()) == Release::Go {
             return ResponseFuture::called(self.inner.call(request));
         }
         // The ready service waits with the request; a fresh clone stays.

@@ -65,14 +65,14 @@ impl WindowParams {
     /// True if a grant made at `slot` still counts at `now`: until `slot +
     /// window + guard`, the instant [`WindowBand::earliest`] waits for.
     /// Forgetting it at `slot + window` would lose the timer guard.
-    fn counts(&self, slot: u64, now: u64) -> bool {
-        slot.saturating_add(self.window).saturating_add(GUARD) > now
+    fn counts(&self, slot: u64, now: u64, guard: u64) -> bool {
+        slot.saturating_add(self.window).saturating_add(guard) > now
     }
 
     /// The first bucket of `width` that still counts at `now`: a bucket
     /// counts, as a grant at its end, while `end + window + guard > now`.
-    fn lowest_bucket(&self, now: u64, width: u64) -> u64 {
-        now.saturating_sub(self.window).saturating_sub(GUARD) / width
+    fn lowest_bucket(&self, now: u64, width: u64, guard: u64) -> u64 {
+        now.saturating_sub(self.window).saturating_sub(guard) / width
     }
 
     /// The sustained spacing that spends the limit evenly over the window.
@@ -102,6 +102,11 @@ pub(crate) struct WindowBand {
     /// `u64::MAX`, the grants of a window plus those reserved ahead can
     /// exceed it, and a saturated total would later undercount.
     held: u128,
+    /// How long after leaving the window a grant still counts: at least
+    /// [`WINDOW_GUARD`], more while calls go out later than their slots
+    /// (a busy machine), so that a call sent late and one sent on time are
+    /// still a window apart at the wire.
+    guard: u64,
 }
 
 impl WindowBand {
@@ -110,7 +115,14 @@ impl WindowBand {
             params,
             grants: Self::empty_grants(&params),
             held: 0,
+            guard: GUARD,
         }
+    }
+
+    /// Keep grants counted `late` longer than the window plus
+    /// [`WINDOW_GUARD`]: calls have lately gone out that late.
+    pub(crate) fn set_guard(&mut self, late: u64) {
+        self.guard = GUARD.saturating_add(late);
     }
 
     fn empty_grants(params: &WindowParams) -> Grants {
@@ -162,10 +174,11 @@ impl WindowBand {
     /// Forget grants that can no longer share a window with any slot ≥ `now`.
     fn prune(&mut self, now: u64) {
         let params = self.params;
+        let guard = self.guard;
         match &mut self.grants {
             Grants::Exact { grants } => {
                 while let Some(&(slot, cost)) = grants.front() {
-                    if params.counts(slot, now) {
+                    if params.counts(slot, now, guard) {
                         break;
                     }
                     grants.pop_front();
@@ -177,7 +190,7 @@ impl WindowBand {
                 first,
                 buckets,
             } => {
-                let lowest = params.lowest_bucket(now, *width);
+                let lowest = params.lowest_bucket(now, *width, guard);
                 while *first < lowest {
                     match buckets.pop_front() {
                         Some(cost) => self.held = self.held.saturating_sub(u128::from(cost)),
@@ -217,7 +230,7 @@ impl WindowBand {
                     if excess == 0 {
                         // `slot` must fall before the window [s − w, s],
                         // by a timer tick.
-                        return Ok(slot.saturating_add(window).saturating_add(GUARD));
+                        return Ok(slot.saturating_add(window).saturating_add(self.guard));
                     }
                 }
             }
@@ -231,7 +244,7 @@ impl WindowBand {
                     if excess == 0 {
                         // The bucket must end before the window starts.
                         let end = index.saturating_add(1).saturating_mul(*width);
-                        return Ok(end.saturating_add(window).saturating_add(GUARD));
+                        return Ok(end.saturating_add(window).saturating_add(self.guard));
                     }
                 }
             }
@@ -267,6 +280,21 @@ impl WindowBand {
                 if let Some(bucket) = buckets.get_mut(offset) {
                     *bucket = bucket.saturating_add(cost);
                 }
+            }
+        }
+    }
+
+    /// Forget the grants whose slots are after `now`: a pause voided them,
+    /// and their calls reserve again. A bucketed band keeps them (a bucket
+    /// does not know its grants' slots): it errs towards waiting.
+    pub(crate) fn forget_after(&mut self, now: u64) {
+        if let Grants::Exact { grants } = &mut self.grants {
+            while let Some(&(slot, cost)) = grants.back() {
+                if slot <= now {
+                    break;
+                }
+                grants.pop_back();
+                self.held = self.held.saturating_sub(u128::from(cost));
             }
         }
     }
@@ -308,7 +336,7 @@ impl WindowBand {
         let held: u128 = match &self.grants {
             Grants::Exact { grants } => grants
                 .iter()
-                .filter(|(slot, _)| self.params.counts(*slot, now))
+                .filter(|(slot, _)| self.params.counts(*slot, now, self.guard))
                 .map(|(_, cost)| u128::from(*cost))
                 .sum(),
             Grants::Bucketed {
@@ -317,7 +345,7 @@ impl WindowBand {
                 buckets,
             } => (*first..)
                 .zip(buckets)
-                .filter(|(index, _)| *index >= self.params.lowest_bucket(now, *width))
+                .filter(|(index, _)| *index >= self.params.lowest_bucket(now, *width, self.guard))
                 .map(|(_, cost)| u128::from(*cost))
                 .sum(),
         };

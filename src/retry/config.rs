@@ -55,6 +55,7 @@ struct Settings {
     budget: Option<RetryBudget>,
     limiter: Option<Limiter>,
     seed: Option<u64>,
+    retry_refused: bool,
 }
 
 impl Default for RetryLayerBuilder {
@@ -71,6 +72,7 @@ impl Default for RetryLayerBuilder {
                 budget: Some(RetryBudget::default()),
                 limiter: None,
                 seed: None,
+                retry_refused: true,
             },
         }
     }
@@ -144,6 +146,18 @@ impl<C, R> RetryLayerBuilder<C, R> {
         self
     }
 
+    /// Whether a refusal (a rate-limited answer: 429, or a 503/403 the
+    /// classifier reads as a rate limit) is retried whatever the method
+    /// (default `true`). A server refuses such a request *before* doing
+    /// anything, so a POST refused with 429 is as safe to send again as a
+    /// GET. Turn it off for an API known to process requests before it
+    /// refuses them: refused POSTs and PATCHes then follow the idempotency
+    /// rule, like any other failure.
+    pub fn retry_refused(mut self, retry: bool) -> Self {
+        self.settings.retry_refused = retry;
+        self
+    }
+
     /// Seed the jitter, for reproducible delays. Unseeded, the seed comes
     /// from the operating system.
     pub fn seed(mut self, seed: u64) -> Self {
@@ -192,6 +206,7 @@ impl<C, R> RetryLayerBuilder<C, R> {
                 margin: settings.margin,
                 budget: settings.budget,
                 limiter: settings.limiter,
+                retry_refused: settings.retry_refused,
                 seeds: Seeds {
                     seed,
                     next: AtomicU64::new(0),
@@ -219,6 +234,7 @@ pub(crate) struct Config {
     pub(crate) margin: Duration,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) limiter: Option<Limiter>,
+    pub(crate) retry_refused: bool,
     pub(crate) seeds: Seeds,
 }
 

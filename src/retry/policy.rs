@@ -51,21 +51,25 @@ impl Config {
     ) -> Decision {
         let now = Instant::now();
         let server_delay = verdict.retry_after();
-        if let Outcome::RateLimited {
-            retry_after: Some(wait),
-        } = verdict.outcome
-        {
+        if let Outcome::RateLimited { retry_after } = verdict.outcome {
             // The server's word holds for the destination, whether or not
-            // this request is retried.
-            self.pause_destination(now, wait);
+            // this request is retried. A refusal the books did not expect
+            // also teaches the limiter (once per episode).
+            if let Some(limiter) = &self.limiter {
+                limiter.note_refusal(retry_after.map(|wait| self.pause_length(wait)));
+            }
+            if let Some(wait) = retry_after {
+                self.pause_destination(now, wait);
+            }
         }
-        let reason = match verdict.outcome {
-            Outcome::RateLimited { .. } => "rate_limited",
-            Outcome::Transient { .. } => "transient",
+        let (reason, refused) = match verdict.outcome {
+            Outcome::RateLimited { .. } => ("rate_limited", self.retry_refused),
+            Outcome::Transient { .. } => ("transient", false),
             _ => return Decision::Finish,
         };
         let attempt = session.attempts;
-        if !(session.idempotent || verdict.not_sent) {
+        // A refusal was not processed: safe to send again, any method.
+        if !(session.idempotent || verdict.not_sent || refused) {
             tracing::debug!(attempt, reason, "not retried: request is not idempotent");
             return Decision::Finish;
         }
@@ -147,11 +151,18 @@ impl Config {
         if wait.is_zero() {
             return;
         }
-        let wait = wait.min(self.max_retry_after);
-        if let Some(until) = now.checked_add(wait.saturating_add(self.margin)) {
+        if let Some(until) = now.checked_add(self.pause_length(wait)) {
             tracing::debug!(?wait, "rate limited: pausing the destination");
             limiter.pause_until(until);
         }
+    }
+}
+
+impl Config {
+    /// How long a server's delay of `wait` pauses the destination: the
+    /// delay, at most `max_retry_after`, plus the safety margin.
+    fn pause_length(&self, wait: Duration) -> Duration {
+        wait.min(self.max_retry_after).saturating_add(self.margin)
     }
 }
 

@@ -51,6 +51,15 @@ pub struct StatsSnapshot {
     pub adaptive_rate: Option<f64>,
     /// The adaptive concurrency cap in force, when the destination has one.
     pub adaptive_concurrency: Option<usize>,
+    /// Refusals by the server that came while the limiter's books said
+    /// there was room — the server counts differently from the policy
+    /// (filled in by [`Pacer::stats`](crate::Pacer::stats); see
+    /// [`Limiter::note_refusal`](crate::rate::Limiter::note_refusal)).
+    pub limit_mismatch: u64,
+    /// The share of its quota the binding band grants after what those
+    /// refusals taught (1 = as configured; filled in by
+    /// [`Pacer::stats`](crate::Pacer::stats)).
+    pub learned_factor: Option<f64>,
 }
 
 impl StatsSnapshot {
@@ -110,6 +119,8 @@ impl Stats {
             total_wait: Duration::ZERO,
             adaptive_rate: None,
             adaptive_concurrency: None,
+            limit_mismatch: 0,
+            learned_factor: None,
         }
     }
 

@@ -62,6 +62,7 @@ impl Handles {
 pub(crate) struct LimiterHandles {
     pub(crate) wait: Histogram,
     pub(crate) exhausted: Counter,
+    pub(crate) mismatches: Counter,
 }
 
 impl LimiterHandles {
@@ -69,7 +70,8 @@ impl LimiterHandles {
         let d = destination.to_owned();
         Self {
             wait: histogram!("tower_pacer_wait_seconds", "destination" => d.clone()),
-            exhausted: counter!("tower_pacer_quota_exhausted_total", "destination" => d),
+            exhausted: counter!("tower_pacer_quota_exhausted_total", "destination" => d.clone()),
+            mismatches: counter!("tower_pacer_limit_mismatch_total", "destination" => d),
         }
     }
 }

@@ -185,7 +185,7 @@ if cost > 0 then
 end
 
 -- The paced restart after a pause: one call per sustained interval of the
--- slowest window, for as long as callers keep up with it.
+-- band that binds (the shortest), for as long as callers keep up with it.
 local ramp = redis.call('GET', KEYS[3])
 local next_ramp = nil
 if cost > 0 and ramp then

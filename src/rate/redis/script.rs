@@ -91,8 +91,16 @@ impl RemoteBand {
         }
     }
 
-    /// A window's sustained spacing (0 for a rate): the paced restart
-    /// after a pause goes at the slowest one.
+    /// How long the band counts over: a window's length, or the time a
+    /// rate takes to refill its burst. The shortest one binds first.
+    fn span(&self) -> u64 {
+        match *self {
+            RemoteBand::Rate { interval, burst } => interval.saturating_mul(burst),
+            RemoteBand::Window { window, .. } | RemoteBand::Buckets { window, .. } => window,
+        }
+    }
+
+    /// A window's sustained spacing (0 for a rate, which paces itself).
     fn spacing(&self) -> u64 {
         match *self {
             RemoteBand::Rate { .. } => 0,
@@ -145,8 +153,14 @@ fn add_bands(invocation: &mut ScriptInvocation<'static>, bands: &[RemoteBand]) {
     }
 }
 
+/// The paced restart after a pause goes at the pace of the band that binds
+/// (the shortest), never a daily band's average: that would hold a
+/// destination at a fraction of its quota for the rest of a run.
 fn spacing(bands: &[RemoteBand]) -> u64 {
-    bands.iter().map(RemoteBand::spacing).max().unwrap_or(0)
+    bands
+        .iter()
+        .min_by_key(|band| band.span())
+        .map_or(0, RemoteBand::spacing)
 }
 
 /// What one reservation asks of the script.
