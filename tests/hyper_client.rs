@@ -100,7 +100,17 @@ async fn the_bare_client_is_refused_the_paced_one_never_is() {
         "the bare client should be refused most of the burst, got {bare} 429s"
     );
     assert_eq!(paced, 0, "the paced client was refused {paced} times");
-    assert_eq!(server.stats().keys["paced"].rejected, 0);
+    // The server counts arrivals: on a busy machine one can come later than
+    // any fixed margin covers, and the server refuses a call the books had
+    // room for. The product keeps that from the callers (the refusal is
+    // retried after the server's delay) and learns from it (a limit
+    // mismatch narrows the band), so refusals stay rare.
+    let refused = server.stats().keys["paced"].rejected;
+    assert!(
+        refused == 0 || pacer.stats().limit_mismatch >= 1,
+        "{refused} refusals taught the pacer nothing"
+    );
+    assert!(refused <= 3, "the server refused {refused} of 150");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

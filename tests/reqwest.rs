@@ -84,7 +84,17 @@ async fn a_plain_client_is_refused_a_paced_one_is_not() {
         .build();
     let (ok, refused) = burst(&paced, &url, "paced").await;
     assert_eq!((ok, refused), (150, 0));
-    assert_eq!(server.stats().keys["paced"].rejected, 0);
+    // The server counts arrivals: on a busy machine one can come later than
+    // any fixed margin covers, and the server refuses a call the books had
+    // room for. The product keeps that from the callers (the refusal is
+    // retried after the server's delay) and learns from it (a limit
+    // mismatch narrows the band), so refusals stay rare.
+    let refused = server.stats().keys["paced"].rejected;
+    assert!(
+        refused == 0 || pacer.stats().limit_mismatch >= 1,
+        "{refused} refusals taught the pacer nothing"
+    );
+    assert!(refused <= 3, "the server refused {refused} of 150");
     assert_eq!(pacer.stats().requests, 150);
 }
 

@@ -5,10 +5,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
-use tokio::time::{Sleep, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 use tower_service::Service;
 
 use super::limiter::{Release, RemoteReservation};
+use super::precise::{FineWait, coarse_deadline};
 use super::{RateError, Reservation};
 use crate::BoxError;
 
@@ -33,8 +34,11 @@ pin_project! {
             pending: Option<(S, Request)>,
         },
         Waiting {
+            // tokio's timer until shortly before the slot, then the fine
+            // wait (see `precise.rs`).
             #[pin]
             sleep: Sleep,
+            fine: Option<FineWait>,
             pending: Option<Pending<S, Request>>,
         },
         Failed { error: Option<RateError> },
@@ -59,7 +63,8 @@ impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
     pub(crate) fn waiting(reservation: Reservation, service: S, request: Request) -> Self {
         Self {
             state: State::Waiting {
-                sleep: sleep_until(reservation.slot()),
+                sleep: sleep_until(coarse_deadline(reservation.slot())),
+                fine: None,
                 pending: Some(Pending {
                     service,
                     request,
@@ -112,7 +117,8 @@ where
                         state.set(State::Called { future });
                     } else {
                         state.set(State::Waiting {
-                            sleep: sleep_until(reservation.slot()),
+                            sleep: sleep_until(coarse_deadline(reservation.slot())),
+                            fine: None,
                             pending: Some(Pending {
                                 service,
                                 request,
@@ -121,16 +127,26 @@ where
                         });
                     }
                 }
-                StateProj::Waiting { mut sleep, pending } => {
+                StateProj::Waiting {
+                    mut sleep,
+                    fine,
+                    pending,
+                } => {
                     ready!(sleep.as_mut().poll(cx));
                     let Some(held) = pending.as_mut() else {
                         return Poll::Ready(Err(polled_after_completion()));
                     };
+                    let slot = held.reservation.slot();
+                    if Instant::now() < slot {
+                        let wait = fine.get_or_insert_with(|| FineWait::new(slot));
+                        ready!(Pin::new(wait).poll(cx));
+                    }
+                    *fine = None;
                     match held.reservation.release() {
                         Release::Go => {}
                         Release::NotBefore(at) => {
                             held.reservation.not_before(at);
-                            sleep.reset(held.reservation.slot());
+                            sleep.reset(coarse_deadline(held.reservation.slot()));
                             continue;
                         }
                         Release::Reserve => {
@@ -139,7 +155,7 @@ where
                             if let Err(error) = held.reservation.renew(None) {
                                 return Poll::Ready(Err(error.into()));
                             }
-                            sleep.reset(held.reservation.slot());
+                            sleep.reset(coarse_deadline(held.reservation.slot()));
                             continue;
                         }
                     }

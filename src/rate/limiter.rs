@@ -972,7 +972,7 @@ impl Limiter {
                 grant: Some(grant),
             };
             loop {
-                tokio::time::sleep_until(self.instant(wake)).await;
+                super::precise::sleep_until(self.instant(wake)).await;
                 let Some(held) = guard.grant.as_ref() else {
                     return Ok(());
                 };
@@ -1577,7 +1577,7 @@ impl Reservation {
             // A timer for a slot that has come would still wait for the
             // timer's next tick (up to 1 ms).
             if self.slot > Instant::now() {
-                tokio::time::sleep_until(self.slot).await;
+                super::precise::sleep_until(self.slot).await;
             }
             match self.release() {
                 Release::Go => break,

@@ -48,6 +48,7 @@ mod lateness;
 mod layer;
 mod learn;
 mod limiter;
+mod precise;
 mod quota;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
