@@ -104,6 +104,23 @@ async fn main() -> Result<(), BoxError> {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.callers)
         .build_http();
+    // Where each call leaves the stack for the client: the spacing the
+    // server should see, before the network and the server add theirs.
+    let sends = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let refusals = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let (log, refused) = (sends.clone(), refusals.clone());
+    let client = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
+        let sent = Instant::now();
+        log.lock().unwrap_or_else(|p| p.into_inner()).push(sent);
+        let (call, refused) = (client.request(request), refused.clone());
+        async move {
+            let response = call.await?;
+            if response.status() == http::StatusCode::TOO_MANY_REQUESTS {
+                refused.lock().unwrap_or_else(|p| p.into_inner()).push(sent);
+            }
+            Ok::<_, hyper_util::client::legacy::Error>(response)
+        }
+    });
     let stack = ServiceBuilder::new().layer(pacer.layer()).service(client);
     let url: http::Uri = format!("{base}/contacts").parse()?;
     let ok = Arc::new(AtomicU64::new(0));
@@ -138,6 +155,21 @@ async fn main() -> Result<(), BoxError> {
         task.await??;
     }
     let wall = start.elapsed().as_secs_f64();
+    let mut sends = std::mem::take(&mut *sends.lock().unwrap_or_else(|p| p.into_inner()));
+    sends.sort();
+    let interval = Duration::from_secs(1).as_secs_f64() / args.rate as f64;
+    let gaps: Vec<f64> = sends
+        .windows(2)
+        .map(|pair| (pair[1] - pair[0]).as_secs_f64())
+        .collect();
+    let short = gaps.iter().filter(|g| **g < interval * 0.999).count();
+    let refused_at: Vec<String> = refusals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|t| format!("{:.3}s", (*t - start).as_secs_f64()))
+        .collect();
+    let min_gap = gaps.iter().copied().fold(f64::INFINITY, f64::min);
     let stats = pacer.stats();
     let ok = ok.load(Ordering::Relaxed);
     let achieved = ok as f64 / wall / args.rate as f64;
@@ -149,9 +181,18 @@ async fn main() -> Result<(), BoxError> {
                 "ok": ok, "failed": failed.load(Ordering::Relaxed), "wall_s": wall,
                 "of_rate": achieved, "rate_limited": stats.rate_limited,
                 "limit_mismatch": stats.limit_mismatch, "learned_factor": stats.learned_factor,
+                "sends": sends.len(), "gaps_under_interval": short, "min_gap_s": min_gap,
             })
         );
     } else {
+        println!(
+            "sends: {} gaps under 1/R of {} (shortest {:.3} ms, 1/R = {:.3} ms); 429s for calls sent at {}",
+            short,
+            gaps.len(),
+            min_gap * 1e3,
+            interval * 1e3,
+            refused_at.join(", ")
+        );
         println!(
             "rate {}/s burst {}, {} callers: {ok} ok, {} failed in {wall:.1}s = {:.1} % of the rate; \
              {} 429s ({} limit mismatches, learned band {})",

@@ -252,20 +252,34 @@ const MAX_ORPHANS: usize = 256;
 /// ([`pause_until`](Self::pause_until)) or a quota change ends the chance of
 /// a refund for reservations made before it.
 ///
-/// # Timer resolution
+/// # Spacing at the wire
 ///
 /// Slots are exact to the nanosecond; tokio's timer wakes sleepers on whole
-/// milliseconds, up to 1 ms after their slot, never before. Window bands
-/// keep a 1 ms guard so that calls sent that late still respect the window.
+/// milliseconds, up to a millisecond or two after their slot (later on a
+/// busy machine), never before. So when a slot comes, the call is checked
+/// once more before it goes out: a rate band holds it until its spacing
+/// holds from the calls that really went out before it (the server's own
+/// GCRA, on send instants), and reservations made afterwards start after
+/// it. In real time the last 2 ms before a slot are waited on a shared
+/// thread with the operating system's fine timer, so that late wakes are
+/// rare; in tokio's paused test clock everything stays on tokio's timer.
+/// Window bands keep their grants counted a guard longer than the window:
+/// 1 ms, plus the lateness of recent sends. See
+/// [`LimiterBuilder::wire_spacing`].
 ///
 /// # Cooldown gate
 ///
 /// [`pause_until`](Self::pause_until) makes every slot start at or after the
 /// given instant — what a 429 with `Retry-After` calls for, since the whole
-/// destination is out of room, not one request. Rate bands are left empty
-/// at that instant and window bands resume at their sustained pace (limit ÷
-/// window between calls), so waiters go out one by one afterwards, not as a
-/// herd.
+/// destination is out of room, not one request. It also holds the calls
+/// already given a slot and not yet sent: their slots are void (taken off
+/// the books where the band keeps them one by one), and when a slot comes
+/// its call reserves again, so the held calls go out in order after the
+/// pause. Rate bands are left empty at the pause's end, and when the band
+/// that binds (the one counting over the shortest span) is a window, the
+/// restart goes at its sustained pace (limit ÷ window between calls) for
+/// at most one of its windows: waiters go out one by one, not as a herd,
+/// and never at a daily band's average pace.
 ///
 /// ```
 /// use std::time::Duration;
@@ -1004,11 +1018,16 @@ impl Limiter {
         self.reserve_raw(cost, Some(Duration::ZERO)).map(|_| ())
     }
 
-    /// Pause the whole limiter: no slot starts before `until`.
+    /// Pause the whole limiter: no call goes out before `until`.
     ///
     /// Pauses only extend: an earlier `until` than the current pause is
-    /// ignored. Reservations already granted keep their slots (the caller
-    /// that saw the 429 should re-reserve for its retry).
+    /// ignored. Reservations already granted and not yet sent are void:
+    /// [`acquire`](Self::acquire), [`Reservation::wait`] and the
+    /// [`RateLimit`](super::RateLimit) layer reserve again for them when
+    /// their slots come. A caller who sleeps by hand and calls
+    /// [`Reservation::consume`] is not held, and its call no longer counts
+    /// in the books: use [`Reservation::wait`]. The caller that saw the 429
+    /// re-reserves for its retry.
     ///
     /// On a limiter shared through Redis (feature `redis`), the pause holds
     /// this process at once and is written to Redis in the background (a
@@ -1529,7 +1548,9 @@ impl Drop for RefundOnDrop<'_> {
 
 /// A reserved slot on a [`Limiter`].
 ///
-/// Sleep until [`slot`](Self::slot), then [`consume`](Self::consume) it.
+/// [`wait`](Self::wait) for it (which also honours a pause that begins
+/// meanwhile and the spacing at the wire), or sleep until
+/// [`slot`](Self::slot) yourself, then [`consume`](Self::consume) it.
 /// Dropped unconsumed, it gives the slot back where that is still possible:
 /// see [`Limiter`]'s "Giving slots back".
 #[derive(Debug)]
