@@ -382,3 +382,107 @@ fn json_batches_can_carry_their_own_idempotency_keys() {
             .is_none()
     );
 }
+
+/// A batch API that refuses (429, `Retry-After: 1`) its first `refusals`
+/// calls, then echoes each input as a result.
+#[cfg(feature = "serde")]
+fn refusing_api(
+    refusals: usize,
+    calls: Arc<Mutex<Vec<Instant>>>,
+) -> impl Service<
+    http::Request<http_body_util::Full<bytes::Bytes>>,
+    Response = http::Response<http_body_util::Full<bytes::Bytes>>,
+    Error = BoxError,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    use http_body_util::BodyExt;
+    service_fn(
+        move |request: http::Request<http_body_util::Full<bytes::Bytes>>| {
+            let calls = calls.clone();
+            async move {
+                let n = {
+                    let mut calls = calls.lock().unwrap();
+                    calls.push(Instant::now());
+                    calls.len()
+                };
+                let body = request.into_body().collect().await?.to_bytes();
+                let inputs: serde_json::Value = serde_json::from_slice(&body)?;
+                let response = if n <= refusals {
+                    http::Response::builder()
+                        .status(429)
+                        .header("retry-after", "1")
+                        .body(http_body_util::Full::new(bytes::Bytes::new()))?
+                } else {
+                    let results = serde_json::json!({ "results": inputs["inputs"] });
+                    http::Response::new(http_body_util::Full::new(bytes::Bytes::from(
+                        results.to_string(),
+                    )))
+                };
+                Ok::<_, BoxError>(response)
+            }
+        },
+    )
+}
+
+#[cfg(feature = "serde")]
+#[tokio::test(start_paused = true)]
+async fn a_refused_batch_is_retried_and_its_records_dead_only_when_attempts_run_out() {
+    use tower_pacer::batch::JsonBatch;
+    use tower_pacer::retry::{Backoff, Jitter, RetryLayer};
+    let stack = |refusals: usize, calls: Arc<Mutex<Vec<Instant>>>| {
+        let retry = RetryLayer::builder()
+            .max_attempts(3)
+            .backoff(
+                Backoff::new(
+                    Duration::from_millis(10),
+                    Duration::from_millis(10),
+                    Jitter::None,
+                )
+                .unwrap(),
+            )
+            .no_budget()
+            .build()
+            .unwrap();
+        let codec = JsonBatch::new("http://api.test/batch".parse().unwrap());
+        ServiceBuilder::new()
+            .layer(BatchLayer::new(
+                codec,
+                BatchConfig::new(10, Duration::from_millis(5)).unwrap(),
+            ))
+            .layer(retry)
+            .service(refusing_api(refusals, calls))
+    };
+
+    // Refused twice (a POST, no key), then taken: every record succeeds.
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let batches = stack(2, calls.clone());
+    let start = Instant::now();
+    let records: Vec<_> = (0..10)
+        .map(|n| tokio::spawn(batches.clone().oneshot(serde_json::json!({ "n": n }))))
+        .collect();
+    for (n, record) in records.into_iter().enumerate() {
+        assert_eq!(
+            record.await.unwrap().unwrap(),
+            serde_json::json!({ "n": n })
+        );
+    }
+    let offsets: Vec<Duration> = calls.lock().unwrap().iter().map(|t| *t - start).collect();
+    assert_eq!(offsets.len(), 3, "one batch call, two retries");
+    assert!(
+        offsets[1] - offsets[0] >= Duration::from_secs(1),
+        "after Retry-After"
+    );
+
+    // Refused every time: each record fails with the batch's status and
+    // the attempts really made, for its dead letter.
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let batches = stack(usize::MAX, calls.clone());
+    let error = batches
+        .oneshot(serde_json::json!({ "n": 0 }))
+        .await
+        .unwrap_err();
+    assert_eq!(error.attempts(), Some(3));
+    assert_eq!(calls.lock().unwrap().len(), 3);
+}

@@ -1145,6 +1145,11 @@ impl Limiter {
             }
         }
         let quota = self.quotas().get(band).copied();
+        let action = if learning.factor < before {
+            "narrowing the binding band"
+        } else {
+            "the binding band stays as it is (learning is off, or at its floor)"
+        };
         if !learning.logged {
             learning.logged = true;
             tracing::warn!(
@@ -1154,15 +1159,14 @@ impl Limiter {
                 from = before,
                 to = learning.factor,
                 "limit mismatch: the server refused a call the limiter had room for \
-                 (arrival skew, a shared key, or a stricter limit than the policy); \
-                 narrowing the binding band"
+                 (arrival skew, a shared key, or a stricter limit than the policy); {action}"
             );
         } else {
             tracing::debug!(
                 band,
                 from = before,
                 to = learning.factor,
-                "limit mismatch: narrowing the binding band"
+                "limit mismatch; {action}"
             );
         }
         true
