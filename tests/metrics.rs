@@ -101,6 +101,12 @@ async fn a_pacer_reports_through_the_metrics_facade() {
         value(&snapshot, "tower_pacer_rate_limited_total", &crm),
         Some(&DebugValue::Counter(1))
     );
+    // The 429 came while the books had room: a limit mismatch.
+    assert_eq!(
+        value(&snapshot, "tower_pacer_limit_mismatch_total", &crm),
+        Some(&DebugValue::Counter(1))
+    );
+    assert_eq!(pacer.stats().limit_mismatch, 1);
     match value(&snapshot, "tower_pacer_wait_seconds", &crm) {
         Some(DebugValue::Histogram(waits)) => {
             assert!(!waits.is_empty() && waits.iter().all(|w| w.0 > 0.0))
