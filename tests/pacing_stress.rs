@@ -196,8 +196,8 @@ async fn a_surprise_refusal_narrows_the_binding_band_once_per_episode_then_relax
     assert_eq!(limiter.snapshot().limit_mismatches, 0);
     // The first refusal of an episode is a mismatch; the calls already in
     // flight, refused within the pause, are the same episode.
-    assert!(limiter.note_refusal(Some(SECOND)));
-    assert!(!limiter.note_refusal(Some(SECOND)));
+    assert!(limiter.note_refusal(Some(SECOND), None));
+    assert!(!limiter.note_refusal(Some(SECOND), None));
     let snapshot = limiter.snapshot();
     assert_eq!(snapshot.limit_mismatches, 1);
     let learned = snapshot.learned.expect("the binding band was narrowed");
@@ -211,7 +211,7 @@ async fn a_surprise_refusal_narrows_the_binding_band_once_per_episode_then_relax
     }
     assert_eq!(granted, 90);
     // A second episode narrows again.
-    assert!(limiter.note_refusal(None));
+    assert!(limiter.note_refusal(None, None));
     let factor = limiter.snapshot().learned.unwrap().factor;
     assert!((factor - LEARN_STEP * LEARN_STEP).abs() < 1e-9);
     // Held for ten windows, then relaxed a point per window.
@@ -237,7 +237,35 @@ async fn learning_can_be_turned_off() {
         .learn_from_refusals(false)
         .build()
         .unwrap();
-    assert!(limiter.note_refusal(None), "still counted");
+    assert!(limiter.note_refusal(None, None), "still counted");
     assert_eq!(limiter.snapshot().limit_mismatches, 1);
     assert!(limiter.snapshot().learned.is_none(), "but nothing narrowed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_that_names_the_servers_limit_narrows_to_it_at_once() {
+    // The policy says 100 per 10 s; the server's headers say 80 per 10 s
+    // (another integration shares the key): one refusal is enough.
+    let limiter = hubspot_limiter();
+    assert!(limiter.note_refusal(Some(SECOND), Some((80, Duration::from_secs(10)))));
+    let learned = limiter.snapshot().learned.unwrap();
+    assert_eq!(learned.band, 0);
+    assert!((learned.factor - 0.8).abs() < 1e-9, "{}", learned.factor);
+    tokio::time::advance(2 * SECOND).await;
+    let mut granted = 0;
+    while limiter.try_acquire(1).is_ok() {
+        granted += 1;
+    }
+    assert_eq!(granted, 80);
+    // Relaxing never goes past what the server named.
+    for _ in 0..60 {
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let _ = limiter.try_acquire(1);
+    }
+    let learned = limiter.snapshot().learned.unwrap();
+    assert!((learned.factor - 0.8).abs() < 1e-9, "{}", learned.factor);
+    // A window the limiter does not have is no name: the step applies.
+    let other = hubspot_limiter();
+    assert!(other.note_refusal(None, Some((10, Duration::from_secs(3_600)))));
+    assert!((other.snapshot().learned.unwrap().factor - LEARN_STEP).abs() < 1e-9);
 }

@@ -63,7 +63,10 @@ impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
     pub(crate) fn waiting(reservation: Reservation, service: S, request: Request) -> Self {
         Self {
             state: State::Waiting {
-                sleep: sleep_until(coarse_deadline(reservation.slot())),
+                sleep: sleep_until(coarse_deadline(
+                    reservation.slot(),
+                    reservation.limiter().fine_waits(),
+                )),
                 fine: None,
                 pending: Some(Pending {
                     service,
@@ -117,7 +120,10 @@ where
                         state.set(State::Called { future });
                     } else {
                         state.set(State::Waiting {
-                            sleep: sleep_until(coarse_deadline(reservation.slot())),
+                            sleep: sleep_until(coarse_deadline(
+                                reservation.slot(),
+                                reservation.limiter().fine_waits(),
+                            )),
                             fine: None,
                             pending: Some(Pending {
                                 service,
@@ -137,7 +143,7 @@ where
                         return Poll::Ready(Err(polled_after_completion()));
                     };
                     let slot = held.reservation.slot();
-                    if Instant::now() < slot {
+                    if Instant::now() < slot && held.reservation.limiter().fine_waits() {
                         let wait = fine.get_or_insert_with(|| FineWait::new(slot));
                         ready!(Pin::new(wait).poll(cx));
                     }
@@ -146,7 +152,10 @@ where
                         Release::Go => {}
                         Release::NotBefore(at) => {
                             held.reservation.not_before(at);
-                            sleep.reset(coarse_deadline(held.reservation.slot()));
+                            sleep.reset(coarse_deadline(
+                                held.reservation.slot(),
+                                held.reservation.limiter().fine_waits(),
+                            ));
                             continue;
                         }
                         Release::Reserve => {
@@ -155,7 +164,10 @@ where
                             if let Err(error) = held.reservation.renew(None) {
                                 return Poll::Ready(Err(error.into()));
                             }
-                            sleep.reset(coarse_deadline(held.reservation.slot()));
+                            sleep.reset(coarse_deadline(
+                                held.reservation.slot(),
+                                held.reservation.limiter().fine_waits(),
+                            ));
                             continue;
                         }
                     }

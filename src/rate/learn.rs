@@ -41,6 +41,9 @@ pub(crate) struct Learning {
     pub(crate) band: Option<usize>,
     /// The share of the band's quota granted now (1 = as configured).
     pub(crate) factor: f64,
+    /// The most relaxing gives back: the share the server's own headers
+    /// named for the band (1 when they named none).
+    pub(crate) ceiling: f64,
     /// Refusals before this instant belong to the last episode.
     pub(crate) quiet_until: u64,
     /// Length of one relax step (a span of the band, at least the minimum).
@@ -55,20 +58,23 @@ impl Learning {
             enabled,
             band: None,
             factor: 1.0,
+            ceiling: 1.0,
             quiet_until: 0,
             step: 0,
             logged: false,
         }
     }
 
-    /// The factor after one more mismatch.
-    pub(crate) fn narrowed(&self) -> f64 {
-        (self.factor * LEARN_STEP).max(LEARN_FLOOR)
+    /// The factor after one more mismatch; `named` is the share of the
+    /// quota the server's headers named, if they did.
+    pub(crate) fn narrowed(&self, named: Option<f64>) -> f64 {
+        let step = self.factor * LEARN_STEP;
+        named.map_or(step, |named| step.min(named)).max(LEARN_FLOOR)
     }
 
     /// The factor after one relax step.
     pub(crate) fn relaxed(&self) -> f64 {
-        (self.factor + LEARN_RELAX).min(1.0)
+        (self.factor + LEARN_RELAX).min(self.ceiling)
     }
 
     /// How long a narrowing holds, and how long each relax step lasts, for

@@ -38,9 +38,10 @@ pub(crate) fn real_time() -> bool {
     before <= tokio_now && tokio_now <= after
 }
 
-/// Where the coarse tokio sleep for a call due at `slot` ends.
-pub(crate) fn coarse_deadline(slot: Instant) -> Instant {
-    if real_time() {
+/// Where the coarse tokio sleep for a call due at `slot` ends (`fine`:
+/// whether the limiter waits the rest on the fine timer).
+pub(crate) fn coarse_deadline(slot: Instant, fine: bool) -> Instant {
+    if fine && real_time() {
         slot.checked_sub(LEAD).unwrap_or(slot)
     } else {
         slot
@@ -199,8 +200,11 @@ impl Timer {
     }
 }
 
-/// Sleep until `deadline`: on tokio's timer, then the fine wait.
-pub(crate) async fn sleep_until(deadline: Instant) {
-    tokio::time::sleep_until(coarse_deadline(deadline)).await;
-    FineWait::new(deadline).await;
+/// Sleep until `deadline`: on tokio's timer, then (if `fine`) the fine
+/// wait.
+pub(crate) async fn sleep_until(deadline: Instant, fine: bool) {
+    tokio::time::sleep_until(coarse_deadline(deadline, fine)).await;
+    if fine {
+        FineWait::new(deadline).await;
+    }
 }

@@ -56,7 +56,12 @@ impl Config {
             // this request is retried. A refusal the books did not expect
             // also teaches the limiter (once per episode).
             if let Some(limiter) = &self.limiter {
-                limiter.note_refusal(retry_after.map(|wait| self.pause_length(wait)));
+                // The server's own figures for the band it refused on.
+                let named = verdict
+                    .info
+                    .as_ref()
+                    .and_then(|info| Some((info.limit?, info.window?)));
+                limiter.note_refusal(retry_after.map(|wait| self.pause_length(wait)), named);
             }
             if let Some(wait) = retry_after {
                 self.pause_destination(now, wait);
