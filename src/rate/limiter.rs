@@ -1102,7 +1102,7 @@ impl Limiter {
     /// means the server counts differently: arrival skew, another client on
     /// the same key, a stricter limit than documented. The first refusal of
     /// an episode (the calls already in flight are refused too; they count
-    /// once, for the pause plus [100 ms]) is a **limit mismatch**: it is
+    /// once, for the pause and at least 100 ms) is a **limit mismatch**: it is
     /// counted ([`LimiterSnapshot::limit_mismatches`], the metric
     /// `tower_pacer_limit_mismatch_total`), logged at WARN the first time
     /// with the figures, and the band that binds (the one counting over the
@@ -1123,7 +1123,23 @@ impl Limiter {
     /// [`learn_from_refusals(false)`](LimiterBuilder::learn_from_refusals),
     /// or one shared through Redis (its bands live there).
     ///
-    /// [100 ms]: Duration::from_millis
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_pacer::rate::{Limiter, Quota};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_pacer::ConfigError> {
+    /// # tokio::time::pause();
+    /// let limiter = Limiter::builder()
+    ///     .quota(Quota::window(100, Duration::from_secs(10))?)
+    ///     .build()?;
+    /// // A 429 whose headers say "80 per 10 s": another client shares the key.
+    /// assert!(limiter.note_refusal(Some(Duration::from_secs(1)), Some((80, Duration::from_secs(10)))));
+    /// let snapshot = limiter.snapshot();
+    /// assert_eq!(snapshot.limit_mismatches, 1);
+    /// assert_eq!(snapshot.learned.map(|learned| learned.factor), Some(0.8));
+    /// # Ok(()) }
+    /// ```
     pub fn note_refusal(&self, pause: Option<Duration>, named: Option<(u64, Duration)>) -> bool {
         let now = self.now_nanos();
         let mut learning = self
