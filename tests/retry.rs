@@ -496,10 +496,17 @@ async fn a_spent_daily_quota_without_a_delay_is_not_retried() {
                 .collect();
             reply(429, &pairs)
         });
-        let layer = builder().max_attempts(5).build().unwrap();
-        let (result, offsets) = send(layer, &open_limiter(), api, &log, request(Method::GET)).await;
+        let limiter = open_limiter();
+        let layer = builder()
+            .max_attempts(5)
+            .limiter(limiter.clone())
+            .build()
+            .unwrap();
+        let (result, offsets) = send(layer, &limiter, api, &log, request(Method::GET)).await;
         assert_eq!(result.unwrap().status(), 429);
         assert_eq!(offsets, [Duration::ZERO], "{headers:?}");
+        // A spent day says nothing about the short band: nothing learned.
+        assert_eq!(limiter.snapshot().limit_mismatches, 0, "{headers:?}");
     }
     // With a delay the server's word holds: it is waited out.
     let offsets = retry_offset_after_429(&[

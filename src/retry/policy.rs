@@ -55,7 +55,13 @@ impl Config {
             // The server's word holds for the destination, whether or not
             // this request is retried. A refusal the books did not expect
             // also teaches the limiter (once per episode).
-            if let Some(limiter) = &self.limiter {
+            // A spent daily quota says nothing about the short band's
+            // spacing: no lesson to learn from it.
+            if let Some(limiter) = self
+                .limiter
+                .as_ref()
+                .filter(|_| !daily_quota_spent(verdict))
+            {
                 // The server's own figures for the band it refused on.
                 let named = verdict
                     .info
