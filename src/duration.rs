@@ -95,8 +95,14 @@ pub fn format_duration(d: Duration) -> String {
 /// (margins and optional waits may be zero).
 pub fn parse_duration_or_zero(input: &str) -> Result<Duration, ParseError> {
     let s = input.trim();
-    let number = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    if !number.is_empty() && number.parse::<f64>().is_ok_and(|n| n == 0.0) {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    // A zero is zero in any known unit, or none; an unknown unit after it
+    // ("0parsecs") is as wrong as after any other number.
+    let known = matches!(unit, "" | "ms" | "s" | "m" | "h" | "d");
+    if known && !number.is_empty() && number.parse::<f64>().is_ok_and(|n| n == 0.0) {
         return Ok(Duration::ZERO);
     }
     parse_duration(input)
@@ -210,6 +216,27 @@ mod tests {
             "", "s", "10", "10x", "-1s", "0s", "1e400s", "1..2s", "ms10", "10 s", "∞s", "nans",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn zero_in_a_known_unit_or_none_only() {
+        for zero in ["0", "0s", "0ms", "0.0s", " 0m ", "0h", "0d"] {
+            assert_eq!(
+                parse_duration_or_zero(zero).unwrap(),
+                Duration::ZERO,
+                "{zero:?}"
+            );
+        }
+        assert_eq!(
+            parse_duration_or_zero("20ms").unwrap(),
+            Duration::from_millis(20)
+        );
+        for bad in ["0parsecs", "0xyz", "0 s", "0x", "00x1s", "", "x0s"] {
+            assert!(
+                parse_duration_or_zero(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 

@@ -105,6 +105,13 @@ fn unknown_fields_and_bad_durations_are_refused_when_read() {
     assert!(negative.contains("negative"), "{negative}");
     let seconds: Policy = serde_json::from_str(r#"{"max_wait": 1.5}"#).unwrap();
     assert_eq!(seconds.max_wait, Some(Duration::from_millis(1500)));
+    // A zero is zero in a known unit only.
+    let zero: Policy = toml::from_str("[headroom]\nmargin = \"0s\"").unwrap();
+    assert_eq!(zero.headroom.margin, Duration::ZERO);
+    let parsecs = toml::from_str::<Policy>("[headroom]\nmargin = \"0parsecs\"")
+        .unwrap_err()
+        .to_string();
+    assert!(parsecs.contains("0parsecs"), "{parsecs}");
 }
 
 #[test]
@@ -156,6 +163,12 @@ fn every_invalid_field_is_named() {
         (
             "retry.budget.ratio",
             Box::new(|p| p.retry.budget.as_mut().unwrap().ratio = -1.0),
+        ),
+        (
+            "classify.rate_limited_min_wait",
+            Box::new(|p| {
+                p.classify.rate_limited_min_wait = Some(Duration::from_secs(273_000 * 365 * 86_400))
+            }),
         ),
         (
             "batch.max_items",

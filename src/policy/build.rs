@@ -28,6 +28,18 @@ impl Policy {
             return Err(ConfigError::new("name", "must not be empty"));
         }
         let limiter = self.limiter()?;
+        if self
+            .classify
+            .rate_limited_min_wait
+            .is_some_and(|min| min > crate::headers::MAX_DELAY)
+        {
+            // Like any server delay, clamped at a day; a longer floor would
+            // park every refused call (and its destination) for it.
+            return Err(ConfigError::new(
+                "classify.rate_limited_min_wait",
+                "must be at most a day (headers::MAX_DELAY)",
+            ));
+        }
         self.concurrency_limiter()?;
         self.retry_layer(&limiter)?;
         self.rate_controller(&limiter)?;

@@ -267,7 +267,8 @@ pub struct ClassifySpec {
     /// Obey Stripe's `Stripe-Should-Retry`.
     pub should_retry_header: bool,
     /// A rate-limited answer without any delay waits at least this long
-    /// (GitHub's secondary limits: a minute).
+    /// (GitHub's secondary limits: a minute); at most a day, like any
+    /// server delay ([`MAX_DELAY`](crate::headers::MAX_DELAY)).
     #[cfg_attr(feature = "serde", serde(with = "crate::duration::serde::option"))]
     pub rate_limited_min_wait: Option<Duration>,
 }
