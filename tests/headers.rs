@@ -774,3 +774,37 @@ mod props {
         }
     }
 }
+
+/// A `RateLimit` or `RateLimit-Policy` field of 100 000 members: only the
+/// first [`MAX_MEMBERS`] are read and kept, so a hostile header costs a
+/// bounded amount of work.
+#[test]
+fn a_field_of_a_hundred_thousand_members_is_read_only_in_part() {
+    let members: Vec<String> = (0..100_000)
+        .map(|i| format!("\"p{i}\";q={};w=10", i + 1))
+        .collect();
+    let policy = members.join(", ");
+    let statuses: Vec<String> = (0..100_000)
+        .map(|i| format!("\"p{i}\";r={};t=5", i + 1))
+        .collect();
+    let status = statuses.join(", ");
+    let headers = map(&[("ratelimit-policy", &policy), ("ratelimit", &status)]);
+    let start = std::time::Instant::now();
+    let info = RateLimitInfo::from_headers(&headers, now());
+    let elapsed = start.elapsed();
+    eprintln!("100 000-member RateLimit + RateLimit-Policy: {elapsed:?}");
+    assert!(
+        info.policies.len() <= MAX_MEMBERS,
+        "{}",
+        info.policies.len()
+    );
+    assert_eq!(info.policies.len(), MAX_MEMBERS);
+    assert_eq!(info.policies[0].quota, 1);
+    // The direct parsers stop at the cap too.
+    assert_eq!(parse_ratelimit_policy(policy.as_bytes()).len(), MAX_MEMBERS);
+    assert_eq!(parse_ratelimit(status.as_bytes()).len(), MAX_MEMBERS);
+    // A quoted comma does not split a member.
+    let quoted = parse_ratelimit_policy(br#""a,b";q=5;w=1, "c";q=6;w=1"#);
+    assert_eq!(quoted.len(), 2);
+    assert_eq!(quoted[0].name.as_deref(), Some("a,b"));
+}

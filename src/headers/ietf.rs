@@ -67,8 +67,14 @@ pub struct QuotaPolicy {
 /// let old = parse_ratelimit(b"limit=100, remaining=0, reset=5");
 /// assert_eq!((old[0].limit, old[0].remaining), (Some(100), 0));
 /// ```
+/// The most members of a `RateLimit` or `RateLimit-Policy` field read and
+/// kept: real servers send one to a handful; a field of thousands is
+/// hostile or broken, and its members past this many are ignored unread
+/// (parsing 100 000 of them used to take most of a second of CPU).
+pub const MAX_MEMBERS: usize = 64;
+
 pub fn parse_ratelimit(value: &[u8]) -> Vec<QuotaStatus> {
-    let value = num::trim(value);
+    let value = first_members(num::trim(value), MAX_MEMBERS);
     if let Ok(list) = Parser::new(value).parse::<List>() {
         let statuses: Vec<_> = list.iter().filter_map(status_of_entry).collect();
         if !statuses.is_empty() {
@@ -96,10 +102,44 @@ pub fn parse_ratelimit(value: &[u8]) -> Vec<QuotaStatus> {
 /// assert_eq!(policies[1].window, Some(Duration::from_secs(86400)));
 /// ```
 pub fn parse_ratelimit_policy(value: &[u8]) -> Vec<QuotaPolicy> {
-    let Ok(list) = Parser::new(num::trim(value)).parse::<List>() else {
+    let value = first_members(num::trim(value), MAX_MEMBERS);
+    let Ok(list) = Parser::new(value).parse::<List>() else {
         return Vec::new();
     };
     list.iter().filter_map(policy_of_entry).collect()
+}
+
+/// The first `max` top-level members of a structured field (a List or a
+/// Dictionary): the bytes before its `max`-th comma outside strings and
+/// inner lists, so that a field of thousands of members costs the parser
+/// no more than `max` of them.
+fn first_members(value: &[u8], max: usize) -> &[u8] {
+    let (mut commas, mut depth) = (0, 0u32);
+    let (mut in_string, mut escaped) = (false, false);
+    for (at, &byte) in value.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'(' => depth = depth.saturating_add(1),
+            b')' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                commas += 1;
+                if commas >= max {
+                    return &value[..at];
+                }
+            }
+            _ => {}
+        }
+    }
+    value
 }
 
 fn status_of_entry(entry: &ListEntry) -> Option<QuotaStatus> {

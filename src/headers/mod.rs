@@ -61,7 +61,7 @@ mod retry_after;
 mod vendor;
 
 pub use grpc::{GrpcPushback, parse_grpc_pushback};
-pub use ietf::{QuotaPolicy, QuotaStatus, parse_ratelimit, parse_ratelimit_policy};
+pub use ietf::{MAX_MEMBERS, QuotaPolicy, QuotaStatus, parse_ratelimit, parse_ratelimit_policy};
 pub use info::RateLimitInfo;
 pub use num::{parse_count, parse_millis, parse_seconds};
 pub use retry_after::{parse_http_date, parse_retry_after};
