@@ -51,9 +51,16 @@ pub struct QuotaPolicy {
     pub unit: Option<String>,
 }
 
+/// The most members of a `RateLimit` or `RateLimit-Policy` field read and
+/// kept: real servers send one to a handful; a field of thousands is
+/// hostile or broken, and its members past this many are ignored unread
+/// (parsing 100 000 of them used to take most of a second of CPU).
+pub const MAX_MEMBERS: usize = 64;
+
 /// Parses a `RateLimit` field value (draft -08..-10 List, or the -07
 /// Dictionary). Join repeated field lines with `", "` before calling, as
-/// RFC 9651 §4.2 prescribes.
+/// RFC 9651 §4.2 prescribes. Only the first [`MAX_MEMBERS`] members are
+/// read.
 ///
 /// ```
 /// use std::time::Duration;
@@ -67,12 +74,6 @@ pub struct QuotaPolicy {
 /// let old = parse_ratelimit(b"limit=100, remaining=0, reset=5");
 /// assert_eq!((old[0].limit, old[0].remaining), (Some(100), 0));
 /// ```
-/// The most members of a `RateLimit` or `RateLimit-Policy` field read and
-/// kept: real servers send one to a handful; a field of thousands is
-/// hostile or broken, and its members past this many are ignored unread
-/// (parsing 100 000 of them used to take most of a second of CPU).
-pub const MAX_MEMBERS: usize = 64;
-
 pub fn parse_ratelimit(value: &[u8]) -> Vec<QuotaStatus> {
     let value = first_members(num::trim(value), MAX_MEMBERS);
     if let Ok(list) = Parser::new(value).parse::<List>() {
@@ -90,7 +91,8 @@ pub fn parse_ratelimit(value: &[u8]) -> Vec<QuotaStatus> {
 }
 
 /// Parses a `RateLimit-Policy` field value (draft -08..-10 named policies,
-/// or the -05..-07 bare-Integer form `100;w=10`).
+/// or the -05..-07 bare-Integer form `100;w=10`). Only the first
+/// [`MAX_MEMBERS`] members are read.
 ///
 /// ```
 /// use std::time::Duration;
