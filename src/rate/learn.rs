@@ -80,7 +80,7 @@ impl Learning {
     /// How long a narrowing holds, and how long each relax step lasts, for
     /// a band that counts over `span` nanoseconds.
     pub(crate) fn timing(span: u64) -> (u64, u64) {
-        let min = u64::try_from(LEARN_MIN_HOLD.as_nanos()).unwrap_or(u64::MAX);
+        let min = super::clock::nanos(LEARN_MIN_HOLD);
         let hold = span.saturating_mul(u64::from(LEARN_HOLD_SPANS)).max(min);
         let step = span.max(min / u64::from(LEARN_HOLD_SPANS));
         (hold, step)

@@ -1308,6 +1308,37 @@ impl Limiter {
         headroom
     }
 
+    /// Put `new`'s figures in place of local band `band` (its grants kept):
+    /// `Ok(false)` when the bands are not local (Redis), `Err(reason)` when
+    /// there is no local band of that kind.
+    fn replace_local_band(&self, band: usize, new: Band) -> Result<bool, &'static str> {
+        match (&self.shared.core, new) {
+            (Core::Single(gcra), Band::Rate { params, .. }) => gcra.set_params(params),
+            (Core::Single(_), Band::Window(_)) => {
+                return Err("a band cannot change kind (rate ↔ window)");
+            }
+            (Core::Bands(bands), new) => {
+                let mut bands = lock(bands);
+                match (bands.bands.get_mut(band), new) {
+                    (Some(Band::Rate { params, .. }), Band::Rate { params: new, .. }) => {
+                        *params = new
+                    }
+                    (Some(Band::Window(window)), Band::Window(new)) => {
+                        window.set_params(new.params())
+                    }
+                    _ => return Err("no such quota band of that kind"),
+                }
+                if let Some((interval, _)) = bands.restart() {
+                    bands.ramp_interval = interval;
+                }
+                bands.newest = 0;
+            }
+            #[cfg(feature = "redis")]
+            (Core::Redis(_), _) => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// Narrow band `band` to `factor` of its quota (after the headroom).
     fn narrow_to(&self, band: usize, factor: f64) -> Result<(), ConfigError> {
         let Some(quota) = self.quotas().get(band).copied() else {
@@ -1319,25 +1350,10 @@ impl Limiter {
         let mut headroom = self.shared.headroom;
         headroom.fraction *= factor;
         headroom.check_band(band, &quota)?;
-        match (&self.shared.core, Band::new(&quota, &headroom)) {
-            (Core::Single(gcra), Band::Rate { params, .. }) => gcra.set_params(params),
-            (Core::Bands(bands), new) => {
-                let mut bands = lock(bands);
-                match (bands.bands.get_mut(band), new) {
-                    (Some(Band::Rate { params, .. }), Band::Rate { params: new, .. }) => {
-                        *params = new
-                    }
-                    (Some(Band::Window(window)), Band::Window(new)) => {
-                        window.set_params(new.params())
-                    }
-                    _ => return Err(ConfigError::new(format!("quotas[{band}]"), "no such band")),
-                }
-                if let Some((interval, _)) = bands.restart() {
-                    bands.ramp_interval = interval;
-                }
-                bands.newest = 0;
-            }
-            _ => {
+        match self.replace_local_band(band, Band::new(&quota, &headroom)) {
+            Ok(true) => {}
+            Err(reason) => return Err(ConfigError::new(format!("quotas[{band}]"), reason)),
+            Ok(false) => {
                 return Err(ConfigError::new(
                     format!("quotas[{band}]"),
                     "not learnable here",
@@ -1406,32 +1422,16 @@ impl Limiter {
                 "a band cannot change kind (rate ↔ window)",
             ));
         }
-        match (&self.shared.core, Band::new(&quota, &narrowed)) {
-            (Core::Single(gcra), Band::Rate { params, .. }) => gcra.set_params(params),
-            (Core::Single(_), Band::Window(_)) => {
-                return Err(ConfigError::new(
-                    field(),
-                    "a band cannot change kind (rate ↔ window)",
-                ));
-            }
-            (Core::Bands(bands), new) => {
-                let mut bands = lock(bands);
-                match (bands.bands.get_mut(band), new) {
-                    (Some(Band::Rate { params, .. }), Band::Rate { params: new, .. }) => {
-                        *params = new
-                    }
-                    (Some(Band::Window(window)), Band::Window(new)) => {
-                        window.set_params(new.params())
-                    }
-                    _ => return Err(ConfigError::new(field(), "no such quota band of that kind")),
+        match self.replace_local_band(band, Band::new(&quota, &narrowed)) {
+            Ok(true) => {}
+            Err(reason) => return Err(ConfigError::new(field(), reason)),
+            Ok(false) =>
+            {
+                #[cfg(feature = "redis")]
+                if let Core::Redis(core) = &self.shared.core {
+                    core.set_quota(band, &quota, headroom)?;
                 }
-                if let Some((interval, _)) = bands.restart() {
-                    bands.ramp_interval = interval;
-                }
-                bands.newest = 0;
             }
-            #[cfg(feature = "redis")]
-            (Core::Redis(core), _) => core.set_quota(band, &quota, headroom)?,
         }
         *slot = quota;
         drop(quotas);
