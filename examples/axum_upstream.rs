@@ -7,7 +7,7 @@
 //! limiter, and a 429 pauses them all.
 //!
 //! ```text
-//! cargo run --release --example axum_upstream --features mock
+//! cargo run --release --example axum_upstream
 //! ```
 
 use std::net::SocketAddr;
@@ -110,7 +110,7 @@ pub fn policy(window: Duration) -> Policy {
 #[allow(dead_code)] // the integration test reuses this file without main
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    use tower_pacer::mock::{MockConfig, MockServer, Preset, RetryAfterForm};
+    use pacer_mock::{MockConfig, MockServer, Preset, RetryAfterForm};
     const SCALE: f64 = 0.2;
     let upstream_api = MockServer::start(
         MockConfig::preset(Preset::Strict)

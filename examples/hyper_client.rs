@@ -6,7 +6,7 @@
 //! what the server saw.
 //!
 //! ```text
-//! cargo run --release --example hyper_client --features mock
+//! cargo run --release --example hyper_client
 //! ```
 //!
 //! Bodies: a `Full<Bytes>` body can be replayed, so a POST with an
@@ -21,8 +21,8 @@ use http_body_util::{BodyExt, Either, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use pacer_mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_pacer::mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use tower_pacer::policy::{Policy, QuotaSpec};
 use tower_pacer::{BoxError, Pacer};
 

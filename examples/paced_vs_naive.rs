@@ -7,7 +7,7 @@
 //! prints what the server saw.
 //!
 //! ```text
-//! cargo run --release --features mock --example paced_vs_naive -- --calls 300
+//! cargo run --release --example paced_vs_naive -- --calls 300
 //! ```
 
 use std::sync::Arc;
@@ -20,10 +20,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use pacer_mock::{MockConfig, MockServer, Preset};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_pacer::BoxError;
 use tower_pacer::concurrency::ConcurrencyLimitLayer;
-use tower_pacer::mock::{MockConfig, MockServer, Preset};
 use tower_pacer::rate::{Limiter, Quota, RateLimitLayer};
 
 const WORKERS: u64 = 16;

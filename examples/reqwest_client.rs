@@ -5,13 +5,13 @@
 //! `PacerMiddleware`, and prints what the server saw.
 //!
 //! ```text
-//! cargo run --release --example reqwest_client --features reqwest,mock
+//! cargo run --release --example reqwest_client --features reqwest
 //! ```
 
 use std::time::{Duration, Instant};
 
+use pacer_mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use reqwest_middleware::ClientBuilder;
-use tower_pacer::mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use tower_pacer::policy::{Policy, QuotaSpec};
 use tower_pacer::reqwest::PacerMiddleware;
 use tower_pacer::{BoxError, Pacer};

@@ -8,8 +8,8 @@
 //! The parent reports what the server saw.
 //!
 //! ```text
-//! cargo run --release --features redis,mock --example shared_quota -- --processes 4
-//! cargo run --release --features redis,mock --example shared_quota -- --json
+//! cargo run --release --features redis --example shared_quota -- --processes 4
+//! cargo run --release --features redis --example shared_quota -- --json
 //! ```
 //!
 //! `--restart-redis-after SECS` shuts the local Redis down (`redis-cli
@@ -29,9 +29,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use pacer_mock::{MockConfig, MockServer, Preset};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_pacer::dlq::{DeadLetterLayer, DeadLetterStore, MemoryStore};
-use tower_pacer::mock::{MockConfig, MockServer, Preset};
 use tower_pacer::policy::{BackendSpec, FallbackSpec, Policy, QuotaSpec};
 use tower_pacer::{BoxError, Pacer};
 

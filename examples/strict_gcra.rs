@@ -9,9 +9,9 @@
 //! own figures, and prints the share of R achieved and the 429s.
 //!
 //! ```text
-//! cargo run --release --features mock --example strict_gcra -- --rate 100 --seconds 10
+//! cargo run --release --example strict_gcra -- --rate 100 --seconds 10
 //! pacer-mock --rate 200/1s --burst 1 --port 18081 &
-//! cargo run --release --features mock --example strict_gcra -- --url http://127.0.0.1:18081 --rate 200
+//! cargo run --release --example strict_gcra -- --url http://127.0.0.1:18081 --rate 200
 //! ```
 
 use std::sync::Arc;
@@ -23,8 +23,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use pacer_mock::{MockConfig, MockServer};
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_pacer::mock::{MockConfig, MockServer};
 use tower_pacer::policy::{Policy, QuotaSpec};
 use tower_pacer::{BoxError, Pacer};
 

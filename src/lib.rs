@@ -33,8 +33,10 @@
 //! - [`stats`]: counters and the 429 ratio (and the `metrics` facade with the
 //!   `metrics` feature); [`bulk`]: a queue of records through a stack, with
 //!   progress, a graceful stop and a report.
-//! - `mock` (feature `mock`): `pacer-mock`, a rate-limited mock API server
-//!   to test clients against real limits without spending real quota.
+//!
+//! The mock API server the tests run against is its own crate,
+//! [`pacer-mock`](https://docs.rs/pacer-mock); the command-line tool that
+//! syncs a file of records to a real API is [`pacer`](https://docs.rs/pacer).
 //!
 //! ```
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
@@ -80,9 +82,6 @@ pub mod destinations;
 pub mod dlq;
 pub mod duration;
 pub mod headers;
-#[cfg(feature = "mock")]
-#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
-pub mod mock;
 pub mod pacer;
 pub mod policy;
 pub mod presets;

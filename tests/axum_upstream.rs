@@ -1,5 +1,4 @@
 //! The axum example: many page requests at once, one upstream quota.
-#![cfg(feature = "mock")]
 
 #[allow(dead_code)]
 #[path = "../examples/axum_upstream.rs"]
@@ -12,8 +11,8 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use pacer_mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use tower_pacer::Pacer;
-use tower_pacer::mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 
 async fn page_burst(addr: std::net::SocketAddr) -> (usize, usize) {
     let browser: Client<HttpConnector, Full<Bytes>> =

@@ -1,16 +1,17 @@
 //! HubSpot-style JSON batches through the Pacer against `pacer-mock`: 100
 //! records cost one call of the quota, and no 429.
-#![cfg(feature = "mock")]
 
+// The mock client fixture lives with the mock (one copy for both crates).
+#[path = "../crates/pacer-mock/tests/support/mod.rs"]
 mod support;
 
 use std::time::Duration;
 
+use pacer_mock::{MockConfig, Preset};
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_pacer::Pacer;
 use tower_pacer::batch::{BatchConfig, BatchError, BatchLayer, JsonBatch};
-use tower_pacer::mock::{MockConfig, Preset};
 use tower_pacer::presets::{self, HubSpotTier};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

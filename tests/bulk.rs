@@ -22,7 +22,7 @@ fn slow_api(
             peak.fetch_max(current, Ordering::SeqCst);
             time::sleep(Duration::from_millis(100)).await;
             now.fetch_sub(1, Ordering::SeqCst);
-            if n % 7 == 0 {
+            if n.is_multiple_of(7) {
                 Err(BoxError::from("refused"))
             } else {
                 Ok(n)
@@ -102,7 +102,7 @@ async fn a_stop_lets_calls_in_flight_finish_and_hands_back_the_queue() {
 #[tokio::test(start_paused = true)]
 async fn http_results_count_final_statuses_and_attempts() {
     let api = service_fn(|n: u32| async move {
-        let status = if n % 4 == 0 { 429 } else { 200 };
+        let status = if n.is_multiple_of(4) { 429 } else { 200 };
         let mut response = http::Response::builder().status(status).body(())?;
         response.extensions_mut().insert(Attempts(1 + n % 3));
         Ok::<_, BoxError>(response)

@@ -1,6 +1,5 @@
 //! tower-pacer over a real hyper-util client and a real socket: pacing on
 //! and off, buffered bodies retried, streaming bodies sent once.
-#![cfg(feature = "mock")]
 
 use std::time::Duration;
 
@@ -12,8 +11,8 @@ use http_body_util::{BodyExt, Either, Full, StreamBody};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use pacer_mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_pacer::mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use tower_pacer::policy::{Policy, QuotaSpec};
 use tower_pacer::retry::Attempts;
 use tower_pacer::{BoxError, Pacer};

@@ -1,15 +1,16 @@
 //! The full `Pacer` stack against `pacer-mock` presets over loopback (real
 //! time, time-scaled windows).
-#![cfg(feature = "mock")]
 
+// The mock client fixture lives with the mock (one copy for both crates).
+#[path = "../crates/pacer-mock/tests/support/mod.rs"]
 mod support;
 
 use std::time::Duration;
 
 use http::{Method, StatusCode};
+use pacer_mock::{MockConfig, Preset};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_pacer::Pacer;
-use tower_pacer::mock::{MockConfig, Preset};
 use tower_pacer::presets::{self, HubSpotTier};
 
 /// The timing-sensitive tests of this file run one at a time: the server
@@ -142,7 +143,7 @@ async fn an_adaptive_pacer_finds_an_undocumented_limit() {
     let server = support::spawn(
         MockConfig::preset(Preset::Strict)
             .with_time_scale(0.25)
-            .with_retry_after(tower_pacer::mock::RetryAfterForm::Decimal),
+            .with_retry_after(pacer_mock::RetryAfterForm::Decimal),
     )
     .await;
     let mut policy = tower_pacer::policy::Policy::default();

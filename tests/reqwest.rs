@@ -1,12 +1,12 @@
 //! The reqwest-middleware integration against `pacer-mock` over loopback.
-#![cfg(all(feature = "reqwest", feature = "mock"))]
+#![cfg(feature = "reqwest")]
 
 use std::time::Duration;
 
+use pacer_mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use reqwest_middleware::ClientBuilder;
 use tower_pacer::Pacer;
 use tower_pacer::destinations::PolicyTable;
-use tower_pacer::mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use tower_pacer::policy::{Policy, QuotaSpec};
 use tower_pacer::reqwest::PacerMiddleware;
 

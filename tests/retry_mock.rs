@@ -1,16 +1,17 @@
 //! The retry layer over a real HTTP connection to the mock API (feature
 //! `mock`, real time): Retry-After from the wire, `Full<Bytes>` bodies
 //! replayed, one 429 pausing every caller.
-#![cfg(feature = "mock")]
 
+// The mock client fixture lives with the mock (one copy for both crates).
+#[path = "../crates/pacer-mock/tests/support/mod.rs"]
 mod support;
 
 use std::time::Duration;
 
 use http::{Method, StatusCode};
+use pacer_mock::MockConfig;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_pacer::classify::HttpClassifier;
-use tower_pacer::mock::MockConfig;
 use tower_pacer::rate::{Limiter, Quota, RateLimitLayer};
 use tower_pacer::retry::{Attempts, RetryBudget, RetryLayer};
 

@@ -199,20 +199,20 @@ impl RateController {
             }
             _ => {}
         }
-        if shared.header_pacing {
-            if let Some(info) = &verdict.info {
-                let sends_after = shared
-                    .sent
-                    .load(Ordering::Acquire)
-                    .saturating_sub(stamp.number);
-                if let Action::Pause { until } = state.headers.observe(info, sends_after, now) {
-                    tracing::debug!(
-                        ?until,
-                        "quota headers: nothing left; pausing until the reset"
-                    );
-                    let longest = now.checked_add(shared.max_pause).unwrap_or(until);
-                    shared.limiter.pause_until(until.min(longest));
-                }
+        if shared.header_pacing
+            && let Some(info) = &verdict.info
+        {
+            let sends_after = shared
+                .sent
+                .load(Ordering::Acquire)
+                .saturating_sub(stamp.number);
+            if let Action::Pause { until } = state.headers.observe(info, sends_after, now) {
+                tracing::debug!(
+                    ?until,
+                    "quota headers: nothing left; pausing until the reset"
+                );
+                let longest = now.checked_add(shared.max_pause).unwrap_or(until);
+                shared.limiter.pause_until(until.min(longest));
             }
         }
         self.apply(&mut state, now);

@@ -198,11 +198,11 @@ impl AdaptiveStrategy for Cubic {
         };
         let t = self.seconds(now);
         let measured = self.sends.rate(now);
-        if let Some(ratio) = self.config.app_limited_ratio {
-            if measured < ratio * rate {
-                // Stop the curve's clock for the time spent app-limited.
-                self.throttled_at += (t - self.updated_at).max(0.0);
-            }
+        if let Some(ratio) = self.config.app_limited_ratio
+            && measured < ratio * rate
+        {
+            // Stop the curve's clock for the time spent app-limited.
+            self.throttled_at += (t - self.updated_at).max(0.0);
         }
         self.updated_at = t;
         let c = self.config.scale;

@@ -27,13 +27,13 @@ pub type NotSentFn = fn(&(dyn Error + 'static)) -> bool;
 pub fn is_not_sent(error: &(dyn Error + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(err) = next {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if matches!(
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
                 io.kind(),
                 ErrorKind::ConnectionRefused | ErrorKind::AddrNotAvailable
-            ) {
-                return true;
-            }
+            )
+        {
+            return true;
         }
         if err.is::<RateError>() {
             return true;

@@ -873,21 +873,21 @@ impl Limiter {
                 let mut state = lock(bands);
                 let mut earliest = 0;
                 for band in state.bands.iter().filter(|_| wire) {
-                    if let Band::Rate { params, wire, .. } = band {
-                        if let Err(at) = params.send(*wire, now, grant.cost) {
-                            earliest = earliest.max(at);
-                        }
+                    if let Band::Rate { params, wire, .. } = band
+                        && let Err(at) = params.send(*wire, now, grant.cost)
+                    {
+                        earliest = earliest.max(at);
                     }
                 }
                 if earliest > 0 {
                     return Release::NotBefore(earliest);
                 }
                 for band in state.bands.iter_mut().filter(|_| wire) {
-                    if let Band::Rate { params, tat, wire } = band {
-                        if let Ok(next) = params.send(*wire, now, grant.cost) {
-                            *wire = next;
-                            *tat = (*tat).max(next);
-                        }
+                    if let Band::Rate { params, tat, wire } = band
+                        && let Ok(next) = params.send(*wire, now, grant.cost)
+                    {
+                        *wire = next;
+                        *tat = (*tat).max(next);
                     }
                 }
                 state.sent(grant.slot, now);

@@ -144,13 +144,13 @@ impl Timer {
     /// Wake `waker` at `deadline`; `entry` is this wait's earlier entry.
     fn schedule(&self, entry: Option<u64>, deadline: std::time::Instant, waker: &Waker) -> u64 {
         let mut queue = self.lock();
-        if let Some(entry) = entry {
-            if let Some(known) = queue.wakers.get_mut(&entry) {
-                if !known.will_wake(waker) {
-                    known.clone_from(waker);
-                }
-                return entry;
+        if let Some(entry) = entry
+            && let Some(known) = queue.wakers.get_mut(&entry)
+        {
+            if !known.will_wake(waker) {
+                known.clone_from(waker);
             }
+            return entry;
         }
         queue.next = queue.next.wrapping_add(1);
         let entry = queue.next;

@@ -24,7 +24,94 @@
 //!
 //! [`Stats`]: super::Stats
 
-use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+use metrics::{
+    Counter, Gauge, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
+};
+
+/// Gives every metric of the crate its unit and help text, so an exporter
+/// shows `# HELP` and `# TYPE` lines for them.
+///
+/// Called whenever a pacer, limiter or bulk run registers its handles (the
+/// recorder must be installed before that anyway); call it yourself if
+/// you install a recorder afterwards.
+pub fn describe() {
+    describe_counter!(
+        "tower_pacer_requests_total",
+        Unit::Count,
+        "Requests ended, by outcome (succeeded or failed)."
+    );
+    describe_counter!(
+        "tower_pacer_attempts_total",
+        Unit::Count,
+        "Attempts that reached the server."
+    );
+    describe_counter!(
+        "tower_pacer_retries_total",
+        Unit::Count,
+        "Attempts beyond the first."
+    );
+    describe_counter!(
+        "tower_pacer_rate_limited_total",
+        Unit::Count,
+        "Attempts answered 429 (or refused as rate limited)."
+    );
+    describe_counter!(
+        "tower_pacer_server_errors_total",
+        Unit::Count,
+        "Attempts answered 5xx."
+    );
+    describe_counter!(
+        "tower_pacer_transport_errors_total",
+        Unit::Count,
+        "Attempts that got no response."
+    );
+    describe_histogram!(
+        "tower_pacer_attempts",
+        Unit::Count,
+        "Attempts per finished request."
+    );
+    describe_gauge!("tower_pacer_in_flight", Unit::Count, "Attempts in flight.");
+    describe_histogram!(
+        "tower_pacer_wait_seconds",
+        Unit::Seconds,
+        "Time a call waited for its slot."
+    );
+    describe_counter!(
+        "tower_pacer_quota_exhausted_total",
+        Unit::Count,
+        "Calls refused because no slot came within max_wait."
+    );
+    describe_counter!(
+        "tower_pacer_limit_mismatch_total",
+        Unit::Count,
+        "Refusals the limiter's books did not expect (the server is stricter than the policy)."
+    );
+    describe_gauge!(
+        "tower_pacer_adaptive_rate",
+        "The adaptive send rate in force, calls per second (+Inf while unlimited)."
+    );
+    describe_gauge!(
+        "tower_pacer_adaptive_concurrency",
+        Unit::Count,
+        "The adaptive concurrency cap in force."
+    );
+    describe_counter!(
+        "tower_pacer_dead_letters_total",
+        Unit::Count,
+        "Requests that failed for good; stored=false when the store refused the letter."
+    );
+    describe_gauge!(
+        "tower_pacer_bulk_queued",
+        Unit::Count,
+        "Items in a bulk run's queue."
+    );
+    describe_gauge!(
+        "tower_pacer_bulk_in_flight",
+        Unit::Count,
+        "A bulk run's calls in flight."
+    );
+}
 
 /// One destination's metric handles.
 #[derive(Debug, Clone)]
@@ -42,6 +129,7 @@ pub(crate) struct Handles {
 
 impl Handles {
     pub(crate) fn new(destination: &str) -> Self {
+        describe();
         let d = destination.to_owned();
         Self {
             succeeded: counter!("tower_pacer_requests_total", "destination" => d.clone(), "outcome" => "succeeded"),
@@ -67,6 +155,7 @@ pub(crate) struct LimiterHandles {
 
 impl LimiterHandles {
     pub(crate) fn new(destination: &str) -> Self {
+        describe();
         let d = destination.to_owned();
         Self {
             wait: histogram!("tower_pacer_wait_seconds", "destination" => d.clone()),
@@ -85,6 +174,7 @@ pub(crate) struct BulkHandles {
 
 impl BulkHandles {
     pub(crate) fn new() -> Self {
+        describe();
         Self {
             queued: gauge!("tower_pacer_bulk_queued"),
             in_flight: gauge!("tower_pacer_bulk_in_flight"),

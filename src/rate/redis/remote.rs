@@ -179,13 +179,13 @@ impl RedisCore {
         &self,
         invocation: redis::ScriptInvocation<'static>,
     ) -> Result<T, String> {
-        if let Some(until) = self.down_until() {
-            if Instant::now() < until {
-                return Err(format!(
-                    "Redis failed lately; next try in {:?}",
-                    until.saturating_duration_since(Instant::now())
-                ));
-            }
+        if let Some(until) = self.down_until()
+            && Instant::now() < until
+        {
+            return Err(format!(
+                "Redis failed lately; next try in {:?}",
+                until.saturating_duration_since(Instant::now())
+            ));
         }
         let result = self.connection.invoke::<T>(invocation).await;
         let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());

@@ -113,10 +113,10 @@ pub(crate) fn pause(limiter: &Limiter, until: Instant) {
     };
     let limiter = limiter.clone();
     runtime.spawn(async move {
-        if let Some(core) = limiter.redis_core() {
-            if let Err(reason) = core.pause(length).await {
-                tracing::warn!(%reason, "pause not shared through Redis");
-            }
+        if let Some(core) = limiter.redis_core()
+            && let Err(reason) = core.pause(length).await
+        {
+            tracing::warn!(%reason, "pause not shared through Redis");
         }
     });
 }
