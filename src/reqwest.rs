@@ -126,9 +126,7 @@ impl Middleware for PacerMiddleware {
             Ok(response) => Ok(reqwest::Response::from(response)),
             Err(error) => Err(match error.downcast::<reqwest_middleware::Error>() {
                 Ok(original) => *original,
-                Err(error) => {
-                    reqwest_middleware::Error::Middleware(anyhow::Error::from_boxed(error))
-                }
+                Err(error) => reqwest_middleware::Error::Middleware(typed(error)),
             }),
         }
     }
@@ -252,4 +250,22 @@ fn with_url(response: reqwest::Response) -> http::Response<reqwest::Body> {
             .extend(marker.into_parts().0.extensions);
     }
     response
+}
+
+/// `error` as an `anyhow::Error` from which the crate's own errors are one
+/// `downcast_ref` away (`anyhow::Error::from_boxed` would hide their type
+/// behind the box).
+fn typed(error: crate::BoxError) -> anyhow::Error {
+    let error = match error.downcast::<crate::rate::RateError>() {
+        Ok(error) => return anyhow::Error::new(*error),
+        Err(error) => error,
+    };
+    let error = match error.downcast::<crate::retry::RetryError>() {
+        Ok(error) => return anyhow::Error::new(*error),
+        Err(error) => error,
+    };
+    match error.downcast::<crate::destinations::DestinationError>() {
+        Ok(error) => anyhow::Error::new(*error),
+        Err(error) => anyhow::Error::from_boxed(error),
+    }
 }

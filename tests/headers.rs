@@ -522,20 +522,8 @@ mod vendor {
 
     #[test]
     fn shopify() {
-        assert_eq!(
-            parse_usage(b"32/40"),
-            Some(Usage {
-                used: 32,
-                limit: 40
-            })
-        );
-        assert_eq!(
-            parse_usage(b" 32 / 40 "),
-            Some(Usage {
-                used: 32,
-                limit: 40
-            })
-        );
+        assert_eq!(parse_usage(b"32/40"), Some(Usage::new(32, 40)));
+        assert_eq!(parse_usage(b" 32 / 40 "), Some(Usage::new(32, 40)));
         assert_eq!(parse_usage(b"41/40").map(|u| u.remaining()), Some(0));
         for bad in ["32", "/40", "32/", "a/b", "-1/40", "32/40/2"] {
             assert_eq!(parse_usage(bad.as_bytes()), None, "{bad:?}");

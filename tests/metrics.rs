@@ -262,3 +262,30 @@ async fn dead_letters_are_counted_stored_or_not() {
     assert_eq!(count("true").as_deref(), Some("Counter(2)"));
     assert_eq!(count("false").as_deref(), Some("Counter(1)"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_metric_has_a_unit_and_help_text() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let mut policy = Policy::default();
+    policy.name = "described".into();
+    let _pacer = metrics::with_local_recorder(&recorder, || Pacer::new(policy)).unwrap();
+    let described: Vec<_> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, unit, help, _)| (key.key().name().to_owned(), unit, help))
+        .collect();
+    assert!(described.len() >= 8, "{described:?}");
+    for (name, unit, help) in &described {
+        assert!(
+            help.as_ref().is_some_and(|h| !h.is_empty()),
+            "{name} has no help text"
+        );
+        assert!(unit.is_some(), "{name} has no unit");
+    }
+    let wait = described
+        .iter()
+        .find(|(n, _, _)| n == "tower_pacer_wait_seconds");
+    assert_eq!(wait.and_then(|w| w.1), Some(metrics::Unit::Seconds));
+}

@@ -183,6 +183,31 @@ async fn the_response_keeps_its_url() {
     assert_eq!(response.url().as_str(), url);
 }
 
+#[tokio::test]
+async fn the_pacers_errors_are_one_downcast_away() {
+    let server = strict(1.0).await;
+    // One call per hour, and no waiting: the second call is refused at once.
+    let mut policy = Policy::default();
+    policy.quotas = vec![QuotaSpec::window(1, Duration::from_secs(3_600))];
+    policy.max_wait = Some(Duration::ZERO);
+    let pacer = Pacer::new(policy).unwrap();
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(PacerMiddleware::new(&pacer))
+        .build();
+    let url = format!("{}/contacts", server.url());
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    let error = client.get(&url).send().await.unwrap_err();
+    let reqwest_middleware::Error::Middleware(error) = error else {
+        panic!("expected a middleware error, got {error:?}");
+    };
+    match error.downcast_ref::<tower_pacer::rate::RateError>() {
+        Some(tower_pacer::rate::RateError::QuotaExhausted { wait, .. }) => {
+            assert!(*wait > Duration::from_secs(3_000), "{wait:?}")
+        }
+        other => panic!("expected QuotaExhausted, got {other:?} from {error:?}"),
+    }
+}
+
 /// A middleware after the pacer that leaves a note in the extensions.
 struct Stamp;
 

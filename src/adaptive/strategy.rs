@@ -6,6 +6,7 @@ use tokio::time::Instant;
 
 /// The send rate a strategy wants the limiter to enforce.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Rate {
     /// No limit from the strategy (yet): CUBIC before its first throttle.
     Unlimited,

@@ -6,6 +6,7 @@ use super::num;
 
 /// What a server's `grpc-retry-pushback-ms` asks of the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum GrpcPushback {
     /// Retry after exactly this delay (clamped to
     /// [`MAX_DELAY`](super::MAX_DELAY)), then restart the backoff.

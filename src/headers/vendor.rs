@@ -38,6 +38,7 @@ pub fn parse_reset(value: &[u8], now: SystemTime, date: Option<SystemTime>) -> O
 
 /// A quota reported as "used of limit".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Usage {
     /// Units already consumed in the current window.
     pub used: u64,
@@ -46,6 +47,11 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// `used` of `limit`.
+    pub const fn new(used: u64, limit: u64) -> Self {
+        Self { used, limit }
+    }
+
     /// Units left; zero when the server reports more used than allowed.
     pub fn remaining(&self) -> u64 {
         self.limit.saturating_sub(self.used)
@@ -57,7 +63,7 @@ impl Usage {
 ///
 /// ```
 /// use tower_pacer::headers::{parse_usage, Usage};
-/// assert_eq!(parse_usage(b"32/40"), Some(Usage { used: 32, limit: 40 }));
+/// assert_eq!(parse_usage(b"32/40"), Some(Usage::new(32, 40)));
 /// assert_eq!(parse_usage(b"32/40").map(|u| u.remaining()), Some(8));
 /// ```
 pub fn parse_usage(value: &[u8]) -> Option<Usage> {
@@ -77,7 +83,7 @@ pub fn parse_usage(value: &[u8]) -> Option<Usage> {
 /// ```
 /// use tower_pacer::headers::{parse_sforce_limit_info, Usage};
 /// let limits = parse_sforce_limit_info(b"api-usage=10018/100000");
-/// assert_eq!(limits, vec![("api-usage".to_owned(), Usage { used: 10018, limit: 100000 })]);
+/// assert_eq!(limits, vec![("api-usage".to_owned(), Usage::new(10018, 100000))]);
 /// ```
 pub fn parse_sforce_limit_info(value: &[u8]) -> Vec<(String, Usage)> {
     value

@@ -1,7 +1,7 @@
-use tower::util::Either;
 use tower_layer::Layer;
 
 use super::Pacer;
+use super::optional::Optional;
 use crate::adaptive::{
     AdaptiveConcurrency, AdaptiveConcurrencyLayer, AdaptiveRate, AdaptiveRateLayer,
 };
@@ -12,11 +12,11 @@ use crate::rate::{RateLimit, RateLimitLayer};
 use crate::retry::{HttpReplay, Retry};
 use crate::stats::{RecordAttempts, RecordAttemptsLayer, RecordRequests, RecordRequestsLayer};
 
-/// The service [`PacerLayer`] builds around `S`; the `Either`s are the
-/// adaptive controllers, present when the policy asks for them.
+/// The service [`PacerLayer`] builds around `S`; the [`Optional`]s are
+/// the adaptive controllers, present when the policy asks for them.
 pub type PacerService<S> = RecordRequests<
     Retry<
-        ConcurrencyLimit<Either<AdaptiveRate<Paced<S>, PolicyClassifier>, Paced<S>>>,
+        ConcurrencyLimit<Optional<AdaptiveRate<Paced<S>, PolicyClassifier>, Paced<S>>>,
         PolicyClassifier,
         HttpReplay,
     >,
@@ -24,7 +24,7 @@ pub type PacerService<S> = RecordRequests<
 
 /// The rate-limited part of [`PacerService`].
 pub type Paced<S> = RateLimit<
-    Either<AdaptiveConcurrency<RecordAttempts<S>, AnyError<HttpClassifier>>, RecordAttempts<S>>,
+    Optional<AdaptiveConcurrency<RecordAttempts<S>, AnyError<HttpClassifier>>, RecordAttempts<S>>,
 >;
 
 /// The whole stack of a [`Pacer`], in the order of its
@@ -54,23 +54,23 @@ impl<S> Layer<S> for PacerLayer {
         // Adaptive concurrency measures the server's round trip, so it goes
         // right around the client.
         let bottom = match pacer.concurrency_controller() {
-            Some(controller) => Either::Left(
+            Some(controller) => Optional::On(
                 AdaptiveConcurrencyLayer::with_classifier(
                     controller.clone(),
                     AnyError(HttpClassifier::default()),
                 )
                 .layer(attempts),
             ),
-            None => Either::Right(attempts),
+            None => Optional::Off(attempts),
         };
         let paced = RateLimitLayer::new(pacer.limiter().clone()).layer(bottom);
         // The adaptive rate stamps each attempt as it asks for its slot.
         let adapted = match pacer.rate_controller() {
-            Some(controller) => Either::Left(
+            Some(controller) => Optional::On(
                 AdaptiveRateLayer::with_classifier(controller.clone(), pacer.policy().classifier())
                     .layer(paced),
             ),
-            None => Either::Right(paced),
+            None => Optional::Off(paced),
         };
         let capped = ConcurrencyLimitLayer::new(pacer.concurrency().clone()).layer(adapted);
         let retried = pacer.retry_layer().layer(capped);

@@ -50,8 +50,10 @@
 //! ```
 
 mod layer;
+mod optional;
 
 pub use layer::{Paced, PacerLayer, PacerService};
+pub use optional::{Optional, OptionalFuture};
 
 use std::fmt;
 use std::sync::Arc;

@@ -24,6 +24,7 @@ use crate::ConfigError;
 /// two calls sent a window apart into one window. Running slightly under the
 /// quota absorbs that.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Headroom {
     /// The share of each quota the limiter grants, in `(0, 1]` (0.98 = run
     /// at 98 %). A rate's interval is divided by it, a window's limit is
@@ -35,6 +36,12 @@ pub struct Headroom {
 }
 
 impl Headroom {
+    /// Grant `fraction` of each quota, with `margin` added to every window
+    /// and period (checked when the limiter is built).
+    pub const fn new(fraction: f64, margin: Duration) -> Self {
+        Self { fraction, margin }
+    }
+
     /// Checks that `quota`, band `band`, stays within the limiter's range
     /// once narrowed: a rate's full burst, slowed by the headroom, must
     /// span at most [`MAX_PERIOD`](super::MAX_PERIOD), as

@@ -13,7 +13,7 @@ fn at(t0: Instant, secs: f64) -> Instant {
 fn per_second(rate: Rate) -> f64 {
     match rate {
         Rate::PerSecond(r) => r,
-        Rate::Unlimited => panic!("expected a rate, got unlimited"),
+        other => panic!("expected a rate, got {other:?}"),
     }
 }
 

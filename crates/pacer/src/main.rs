@@ -6,7 +6,7 @@
 //! pacer demo                                  # naive vs paced, on the built-in mock
 //! pacer sync --input contacts.jsonl --url https://api.hubapi.com/crm/v3/objects/contacts/batch/upsert \
 //!            --preset hubspot --token-env HUBSPOT_TOKEN --state .pacer
-//! pacer dlq list --store sqlite:.pacer/dead-letters.sqlite3
+//! pacer dlq --store sqlite:.pacer/dead-letters.sqlite3 list
 //! pacer mock --preset hubspot --port 8080
 //! ```
 

@@ -31,8 +31,9 @@ pub struct PolicyArgs {
     /// A policy file (TOML, or JSON if it ends in .json) instead of a preset.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Multiply every window and delay of the policy (for a time-scaled
-    /// `pacer mock`; 1 for a real API).
+    /// Multiply the policy's quota windows and periods (for a time-scaled
+    /// `pacer mock`; leave out for a real API). Waits and retries are not
+    /// scaled.
     #[arg(long, value_name = "F")]
     time_scale: Option<f64>,
 }
