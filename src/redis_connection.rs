@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use redis::AsyncConnectionConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
@@ -61,7 +62,20 @@ impl RedisConnection {
             .set_number_of_retries(1)
             .set_max_delay(100);
         self.connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .get_or_try_init(|| async {
+                // One plain connection first: the manager retries every
+                // failure with a backoff of its own, so a wrong password
+                // would read as a timeout; this says what Redis said.
+                let probe = AsyncConnectionConfig::new()
+                    .set_connection_timeout(self.timeout)
+                    .set_response_timeout(self.timeout);
+                drop(
+                    self.client
+                        .get_multiplexed_async_connection_with_config(&probe)
+                        .await?,
+                );
+                ConnectionManager::new_with_config(self.client.clone(), config).await
+            })
             .await
             .cloned()
     }

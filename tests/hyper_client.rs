@@ -104,7 +104,7 @@ async fn the_bare_client_is_refused_the_paced_one_never_is() {
     // room for. The product keeps that from the callers (the refusal is
     // retried after the server's delay) and learns from it (a limit
     // mismatch narrows the band), so refusals stay rare.
-    let refused = server.stats().keys["paced"].rejected;
+    let refused = server.stats().keys[&pacer_mock::key_fingerprint("paced")].rejected;
     assert!(
         refused == 0 || pacer.stats().limit_mismatch >= 1,
         "{refused} refusals taught the pacer nothing"

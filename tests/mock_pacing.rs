@@ -274,7 +274,7 @@ async fn the_crates_layers_get_no_429_and_most_of_the_rate_where_naive_gets_many
     // is retried after the server's delay, above) and learns from it: each
     // episode is a limit mismatch that narrows the window, so refusals stay
     // rare, far under the 5 % alert line.
-    let refused = stats.keys["layered"].rejected;
+    let refused = stats.keys[&pacer_mock::key_fingerprint("layered")].rejected;
     let mismatches = limiter.snapshot().limit_mismatches;
     eprintln!("layered: the server refused {refused} calls ({mismatches} limit mismatches)");
     assert!(

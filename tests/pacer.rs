@@ -227,6 +227,45 @@ async fn the_table_of_live_destinations_is_bounded() {
     assert!(client.len() <= 2);
 }
 
+/// Made-up host names against a full table: refused at once (the table is
+/// swept at most every 100 ms, not on every refusal), and known
+/// destinations keep working. Prints the cost per refusal.
+#[tokio::test(start_paused = true)]
+async fn a_stream_of_new_hosts_against_a_full_table_is_cheap() {
+    const LIVE: usize = 1_024;
+    let table = PolicyTable::new().with_default(window_policy(5, Duration::from_secs(10)));
+    let client = ServiceBuilder::new()
+        .layer(DestinationsLayer::new(table).max_live(LIVE).unwrap())
+        .service(api(Calls::default(), 0));
+    for n in 0..LIVE {
+        client
+            .clone()
+            .oneshot(get(&format!("http://live{n}.test/")))
+            .await
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    for n in 0..10_000 {
+        let err = client
+            .clone()
+            .oneshot(get(&format!("http://made-up{n}.test/")))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err.downcast_ref::<DestinationError>(),
+            Some(DestinationError::TooMany { .. })
+        ));
+    }
+    let per_refusal = started.elapsed() / 10_000;
+    println!("{LIVE} live destinations: {per_refusal:?} per refused new host");
+    client
+        .clone()
+        .oneshot(get("http://live7.test/"))
+        .await
+        .unwrap();
+    assert_eq!(client.len(), LIVE);
+}
+
 /// Calls that waited in the queue went out late, and count in the window
 /// from then: their destination is in use until they are done, not since
 /// they were routed.

@@ -319,6 +319,27 @@ async fn a_silent_redis_never_holds_a_caller_past_the_timeout() {
     held.abort();
 }
 
+/// A wrong password is an answer, not silence: the error says so.
+#[tokio::test]
+async fn a_wrong_password_is_reported_as_such() {
+    let wrong = url().replacen("redis://", "redis://:not-the-password@", 1);
+    let limiter = RedisLimiter::builder(wrong, unique_key("auth"))
+        .quota(Quota::per_second(10).unwrap())
+        .build()
+        .unwrap();
+    let error = limiter.acquire(1).await.unwrap_err();
+    let RateError::Unavailable { reason, .. } = &error else {
+        panic!("expected Unavailable, got {error:?}");
+    };
+    let reason = reason.to_lowercase();
+    assert!(
+        reason.contains("auth") || reason.contains("password"),
+        "{error}"
+    );
+    assert!(!reason.contains("did not answer"), "{error}");
+    assert!(!error.to_string().contains("not-the-password"), "{error}");
+}
+
 #[tokio::test]
 async fn connect_reports_an_unreachable_redis() {
     let result = RedisLimiter::builder(closed_port().await, "nowhere")

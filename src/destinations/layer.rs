@@ -50,6 +50,9 @@ impl<K> DestinationsLayer<K> {
     /// destinations whose state is as good as new are forgotten; if none
     /// is, the new destination is refused with
     /// [`DestinationError::TooMany`](super::DestinationError::TooMany).
+    /// A full table is swept at most every 100 ms; between sweeps a new
+    /// destination is refused at once, without the table's write lock, so
+    /// a stream of made-up host names costs the known ones nothing.
     ///
     /// # Errors
     ///

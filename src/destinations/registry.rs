@@ -36,6 +36,11 @@ fn nanos_since(epoch: Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// Least time between two sweeps of a full table: a stream of new keys
+/// (made-up host names) costs one sweep per interval, and between sweeps
+/// each is refused without taking the table's write lock.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
 pub(crate) struct Registry<S> {
     table: PolicyTable,
     inner: S,
@@ -43,6 +48,10 @@ pub(crate) struct Registry<S> {
     min_idle: Duration,
     epoch: Instant,
     entries: RwLock<HashMap<String, Arc<Entry>>>,
+    /// `entries.len()`, readable without the lock.
+    live: AtomicUsize,
+    /// Nanoseconds since `epoch` before which a full table is not swept again.
+    next_sweep: AtomicU64,
 }
 
 impl<S: Clone> Registry<S> {
@@ -54,6 +63,8 @@ impl<S: Clone> Registry<S> {
             min_idle,
             epoch: Instant::now(),
             entries: RwLock::new(HashMap::new()),
+            live: AtomicUsize::new(0),
+            next_sweep: AtomicU64::new(0),
         }
     }
 
@@ -85,6 +96,17 @@ impl<S: Clone> Registry<S> {
             .ok_or_else(|| DestinationError::NoPolicy {
                 key: key.to_owned(),
             })?;
+        let too_many = || DestinationError::TooMany {
+            key: key.to_owned(),
+            max: self.max_live,
+        };
+        // Full and swept a moment ago: refuse without the write lock, so
+        // made-up keys cannot stall the calls to known destinations.
+        if self.live.load(Ordering::Acquire) >= self.max_live
+            && self.now() < self.next_sweep.load(Ordering::Acquire)
+        {
+            return Err(too_many());
+        }
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         // Another caller may have created it meanwhile.
         if let Some(entry) = entries.get(key) {
@@ -92,12 +114,16 @@ impl<S: Clone> Registry<S> {
         }
         if entries.len() >= self.max_live {
             let now = self.now();
+            if now < self.next_sweep.load(Ordering::Acquire) {
+                return Err(too_many());
+            }
             entries.retain(|_, entry| !self.forgettable(entry, now));
+            self.live.store(entries.len(), Ordering::Release);
+            let interval = u64::try_from(SWEEP_EVERY.as_nanos()).unwrap_or(u64::MAX);
+            self.next_sweep
+                .store(now.saturating_add(interval), Ordering::Release);
             if entries.len() >= self.max_live {
-                return Err(DestinationError::TooMany {
-                    key: key.to_owned(),
-                    max: self.max_live,
-                });
+                return Err(too_many());
             }
         }
         let config = |error| DestinationError::Config {
@@ -127,6 +153,7 @@ impl<S: Clone> Registry<S> {
         // Held before the lock is released, for the reason `hold` gives.
         let hold = InFlight::new(&entry);
         entries.insert(key.to_owned(), entry);
+        self.live.store(entries.len(), Ordering::Release);
         tracing::debug!(destination = key, live = entries.len(), "new destination");
         Ok(hold)
     }
@@ -157,6 +184,7 @@ impl<S: Clone> Registry<S> {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         let before = entries.len();
         entries.retain(|_, entry| !self.forgettable(entry, now));
+        self.live.store(entries.len(), Ordering::Release);
         before - entries.len()
     }
 

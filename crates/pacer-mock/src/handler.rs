@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::body::MockBody;
 use super::faults::{Dice, Fault};
+use super::fingerprint::key_fingerprint;
 use super::response;
 use super::state::{Admission, State};
 use super::window::QuotaStatus;
@@ -138,7 +139,7 @@ where
     let res = if req.method() == Method::POST && req.uri().path() == "/batch" {
         batch(&state, &mut dice, &key, id, req, &quotas).await
     } else {
-        let body = json!({"id": id, "key": key, "method": req.method().as_str(), "path": req.uri().path()});
+        let body = json!({"id": id, "key": key_fingerprint(&key), "method": req.method().as_str(), "path": req.uri().path()});
         response::json(config, StatusCode::OK, &body, &quotas)
     };
     Ok(with_id(res, id))
@@ -218,7 +219,7 @@ where
             _ => None,
         }));
     }
-    let body = json!({"key": key, "results": results, "errors": errors});
+    let body = json!({"key": key_fingerprint(key), "results": results, "errors": errors});
     if let Some(idem) = &idempotency_key {
         let stored = crate::state::Stored {
             status,

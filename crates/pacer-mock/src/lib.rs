@@ -37,7 +37,8 @@
 //!
 //! let stats = server.stats();
 //! assert_eq!(stats.accepted, 1);
-//! assert_eq!(stats.keys["demo"].accepted, 1);
+//! // Keys are credentials: the statistics name them by fingerprint.
+//! assert_eq!(stats.keys[&pacer_mock::key_fingerprint("demo")].accepted, 1);
 //! assert_eq!(stats.windows[0].max_seen, 1);
 //! server.shutdown().await;
 //! # Ok(())
@@ -50,6 +51,7 @@ mod config;
 mod dialect;
 mod error;
 mod faults;
+mod fingerprint;
 mod gcra;
 mod handler;
 mod limits;
@@ -70,6 +72,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub use body::{MockBody, ResetFault};
 pub use config::{Faults, Latency, MockConfig, RateQuota, TlsFiles, WindowMode, WindowQuota};
 pub use error::{ConfigError, MockError, ParseError};
+pub use fingerprint::key_fingerprint;
 pub use gcra::Gcra;
 pub use handler::{ANONYMOUS_KEY, api_key};
 pub use limits::{KeyLimits, Refusal, RejectReason};

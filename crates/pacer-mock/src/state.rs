@@ -17,11 +17,15 @@ use super::limits::{KeyLimits, Refusal, RejectReason};
 use super::stats::{IdStats, KeyStats, MockStats, RejectedByReason, WindowStats};
 use super::window::QuotaStatus;
 
+use crate::fingerprint::{OVERFLOW_KEY, key_fingerprint};
+
 /// Distinct keys tracked before new ones share one tenant: the key comes
 /// from the request, so an unbounded map would let a client exhaust memory.
+/// Keys idle for longer than every quota remembers are pruned to make room.
 const MAX_KEYS: usize = 10_000;
-/// Tenant of the keys beyond [`MAX_KEYS`].
-const OVERFLOW_KEY: &str = "~overflow~";
+/// Least time between two prunes of a full table: a stream of new keys
+/// costs one sweep per interval, not one per request.
+const PRUNE_EVERY: Duration = Duration::from_millis(100);
 /// Idempotency answers kept; the oldest go first.
 const MAX_ANSWERS: usize = 100_000;
 
@@ -30,11 +34,13 @@ struct KeyState {
     limits: KeyLimits,
     in_flight: u64,
     stats: KeyStats,
+    last_seen: Instant,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     keys: HashMap<String, KeyState>,
+    last_prune: Option<Instant>,
     accepted: u64,
     rejected: u64,
     by_reason: RejectedByReason,
@@ -62,6 +68,9 @@ pub(crate) struct Stored {
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) config: MockConfig,
+    /// How long a key's accounting matters: the longest scaled window, or
+    /// a full GCRA burst. A key idle for longer is as good as new.
+    memory: Duration,
     origin: Instant,
     next_id: AtomicU64,
     inner: Mutex<Inner>,
@@ -94,7 +103,14 @@ impl Drop for InFlight {
 
 impl State {
     pub(crate) fn new(config: MockConfig) -> Self {
+        let windows = config.windows.iter().map(|w| config.scaled(w.window));
+        let rate = config.rate.map(|r| {
+            let burst = u32::try_from(r.burst).unwrap_or(u32::MAX);
+            config.scaled(r.period.saturating_mul(burst))
+        });
+        let memory = windows.chain(rate).max().unwrap_or_default();
         Self {
+            memory,
             config,
             origin: Instant::now(),
             next_id: AtomicU64::new(1),
@@ -114,6 +130,10 @@ impl State {
     }
 
     fn key_state<'a>(&self, inner: &'a mut Inner, key: &str) -> (&'a mut KeyState, String) {
+        let now = Instant::now();
+        if !inner.keys.contains_key(key) && inner.keys.len() >= MAX_KEYS {
+            self.prune(inner, now);
+        }
         let key = if inner.keys.contains_key(key) || inner.keys.len() < MAX_KEYS {
             key
         } else {
@@ -124,8 +144,28 @@ impl State {
             limits: KeyLimits::new(&self.config, self.origin),
             in_flight: 0,
             stats: KeyStats::default(),
+            last_seen: now,
         });
+        entry.last_seen = now;
         (entry, owned)
+    }
+
+    /// Forgets keys with nothing in flight that were last seen longer ago
+    /// than any quota remembers (forgetting them hands out no extra quota;
+    /// their requests stay counted in the totals). At most once per
+    /// [`PRUNE_EVERY`].
+    fn prune(&self, inner: &mut Inner, now: Instant) {
+        if inner
+            .last_prune
+            .is_some_and(|last| now.duration_since(last) < PRUNE_EVERY)
+        {
+            return;
+        }
+        inner.last_prune = Some(now);
+        let memory = self.memory;
+        inner.keys.retain(|name, k| {
+            name == OVERFLOW_KEY || k.in_flight > 0 || now.duration_since(k.last_seen) <= memory
+        });
     }
 
     /// Time a refused-for-concurrency client should wait: the longest an
@@ -144,8 +184,8 @@ impl State {
     pub(crate) fn admit(self: &Arc<Self>, key: &str) -> Admission {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let now = Instant::now();
         let (ks, key) = self.key_state(inner, key);
+        let now = Instant::now();
         let refusal = match self.config.concurrency {
             Some(cap) if ks.in_flight >= u64::from(cap) => Some(Refusal {
                 reason: RejectReason::Concurrency,
@@ -281,7 +321,7 @@ impl State {
             keys: inner
                 .keys
                 .iter()
-                .map(|(k, v)| (k.clone(), v.stats.clone()))
+                .map(|(k, v)| (key_fingerprint(k), v.stats.clone()))
                 .collect(),
         }
     }
@@ -307,5 +347,45 @@ impl State {
             k.stats = KeyStats::default();
             k.limits.reset_stats(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(state: &Arc<State>, key: &str) -> bool {
+        matches!(state.admit(key), Admission::Accepted(..))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_table_makes_room_by_forgetting_idle_keys_only() {
+        let state = Arc::new(State::new(
+            MockConfig::default().with_window(1, Duration::from_millis(10)),
+        ));
+        for n in 0..MAX_KEYS {
+            assert!(accepted(&state, &format!("key-{n}")));
+        }
+        // Full, and every key is still inside its window: a new key shares
+        // the overflow tenant (forgetting a key would hand out quota).
+        assert!(accepted(&state, "late-1"));
+        assert!(
+            !accepted(&state, "late-2"),
+            "the overflow tenant's one call is spent"
+        );
+        assert!(!state.stats().keys.contains_key(&key_fingerprint("late-1")));
+        // Once the window has passed (and the last sweep is 100 ms old),
+        // idle keys are pruned and a new key gets its own quota.
+        tokio::time::advance(PRUNE_EVERY).await;
+        assert!(accepted(&state, "late-3"));
+        assert!(accepted(&state, "late-4"));
+        let stats = state.stats();
+        assert!(stats.keys.contains_key(&key_fingerprint("late-4")));
+        assert!(stats.keys.len() < MAX_KEYS);
+        assert_eq!(
+            stats.accepted,
+            MAX_KEYS as u64 + 3,
+            "totals keep pruned keys' requests"
+        );
     }
 }

@@ -41,7 +41,8 @@ pub struct MockStats {
     pub ids: IdStats,
     /// One entry per window quota, in configuration order.
     pub windows: Vec<WindowStats>,
-    /// Per key (`anonymous` when the request carried none).
+    /// Per key, named by [`key_fingerprint`](crate::key_fingerprint), never
+    /// by the key itself (`anonymous` when the request carried none).
     pub keys: BTreeMap<String, KeyStats>,
 }
 

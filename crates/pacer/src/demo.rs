@@ -184,7 +184,7 @@ fn sample(server: Option<&Arc<MockServer>>, key: String) -> Option<Sampler> {
         server
             .stats()
             .keys
-            .get(&key)
+            .get(&pacer_mock::key_fingerprint(&key))
             .map_or((0, 0), |k| (k.accepted + k.rejected, k.rejected))
     }))
 }
