@@ -86,6 +86,7 @@ pub mod pacer;
 pub mod policy;
 pub mod presets;
 pub mod rate;
+pub mod redact;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;

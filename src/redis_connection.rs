@@ -39,7 +39,8 @@ impl RedisConnection {
         };
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(format!("Redis: {error}")),
+            // Never a password, should an error ever repeat the URL.
+            Ok(Err(error)) => Err(crate::redact::default_rules().text(&format!("Redis: {error}"))),
             Err(_) => Err(format!("Redis did not answer within {:?}", self.timeout)),
         }
     }

@@ -138,6 +138,15 @@ fn every_invalid_field_is_named() {
             Box::new(|p| p.quotas[2].per = Some(Duration::ZERO)),
         ),
         ("quotas[2].burst", Box::new(|p| p.quotas[2].burst = Some(0))),
+        // u64::MAX is not "unlimited": more than one call per nanosecond.
+        (
+            "quotas[2].count",
+            Box::new(|p| p.quotas[2].rate = Some(u64::MAX)),
+        ),
+        (
+            "quotas[0].limit",
+            Box::new(|p| p.quotas[0].limit = Some(u64::MAX)),
+        ),
         ("quotas[2].per", Box::new(|p| p.quotas[2].per = None)),
         ("quotas[2].rate", Box::new(|p| p.quotas[2].rate = None)),
         ("concurrency", Box::new(|p| p.concurrency = Some(0))),

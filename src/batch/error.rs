@@ -13,7 +13,9 @@ pub enum BatchError {
     Item(String),
     /// The whole batch call failed; every item of the batch gets this
     /// (shared) error.
-    #[error("batch call failed: {0}")]
+    /// (Its message hides what [`Redaction`](crate::redact::Redaction)
+    /// hides: transport errors repeat URLs.)
+    #[error("batch call failed: {}", crate::redact::default_rules().text(&.0.to_string()))]
     Batch(Arc<BoxError>),
     /// The batch response did not mention this item.
     #[error("the batch response has no result for this item")]

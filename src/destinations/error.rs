@@ -11,14 +11,14 @@ pub enum DestinationError {
     /// No policy matches the destination and the table has no default.
     #[error("no policy for destination {key:?}")]
     NoPolicy {
-        /// The destination.
+        /// The destination, as it may be shown ([`DestinationKey::name`](super::DestinationKey::name)).
         key: String,
     },
     /// The table of live destinations is full and none can be dropped
     /// without losing quota state.
     #[error("too many live destinations ({max}); {key:?} refused")]
     TooMany {
-        /// The destination refused.
+        /// The destination refused, as it may be shown ([`DestinationKey::name`](super::DestinationKey::name)).
         key: String,
         /// The most live destinations allowed.
         max: usize,
@@ -26,7 +26,7 @@ pub enum DestinationError {
     /// The destination's policy could not be built.
     #[error("destination {key:?}: {error}")]
     Config {
-        /// The destination.
+        /// The destination, as it may be shown ([`DestinationKey::name`](super::DestinationKey::name)).
         key: String,
         /// What is wrong with its policy.
         error: crate::ConfigError,

@@ -5,9 +5,49 @@
 /// Any `Fn(&Request) -> Option<String>` works too: an API key, a tenant, a
 /// HubSpot portal id. `None` means the request has no destination, and it
 /// fails with [`DestinationError::NoKey`](super::DestinationError::NoKey).
+///
+/// A key may be a credential (the API key a request carries), so where the
+/// crate shows a destination — its pacer's name, the `destination` label
+/// of metrics, log lines, error messages — it shows [`name`](Self::name),
+/// which by default is the key's [`fingerprint`](crate::redact::fingerprint)
+/// (`k-…`), never the key. [`ByAuthority`]'s host names are shown as they
+/// are; wrap a key function whose keys are not secret (tenant ids) in
+/// [`PlainKey`] to show its keys too.
 pub trait DestinationKey<Request> {
     /// The destination of `request`.
     fn key(&self, request: &Request) -> Option<String>;
+
+    /// How the destination `key` is shown: by default its fingerprint.
+    fn name(&self, key: &str) -> String {
+        crate::redact::fingerprint(key)
+    }
+}
+
+/// A key function whose keys are not secret (a tenant, a region): its keys
+/// are shown as they are, in metrics labels, logs and errors.
+///
+/// ```
+/// use tower_pacer::destinations::{DestinationKey, PlainKey};
+///
+/// let by_tenant = PlainKey(|request: &http::Request<()>| {
+///     request.headers().get("x-tenant")?.to_str().ok().map(str::to_owned)
+/// });
+/// assert_eq!(by_tenant.name("acme"), "acme");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct PlainKey<F>(pub F);
+
+impl<Request, F> DestinationKey<Request> for PlainKey<F>
+where
+    F: Fn(&Request) -> Option<String>,
+{
+    fn key(&self, request: &Request) -> Option<String> {
+        (self.0)(request)
+    }
+
+    fn name(&self, key: &str) -> String {
+        key.to_owned()
+    }
 }
 
 /// Routes `http::Request`s by their URI's authority, in a normal form: one
@@ -36,6 +76,11 @@ impl<B> DestinationKey<http::Request<B>> for ByAuthority {
             authority.port_u16(),
             default_port,
         ))
+    }
+
+    /// A host name is no secret: shown as it is.
+    fn name(&self, key: &str) -> String {
+        key.to_owned()
     }
 }
 

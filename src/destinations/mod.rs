@@ -51,7 +51,7 @@ mod service;
 mod table;
 
 pub use error::DestinationError;
-pub use key::{ByAuthority, DestinationKey};
+pub use key::{ByAuthority, DestinationKey, PlainKey};
 pub use layer::{DEFAULT_MAX_LIVE, DestinationsLayer};
 pub use service::Destinations;
 pub use table::PolicyTable;

@@ -74,8 +74,15 @@ impl<S: Clone> Registry<S> {
 
     /// The destination's stack for one call (the destination is created on
     /// first use), with a hold that marks it in use until it drops.
-    pub(crate) fn route(&self, key: &str) -> Result<(PacerService<S>, InFlight), DestinationError> {
-        let hold = self.hold(key).map_or_else(|| self.create(key), Ok)?;
+    /// `name` says how `key` may be shown (see [`DestinationKey::name`](super::DestinationKey::name)).
+    pub(crate) fn route(
+        &self,
+        key: &str,
+        name: impl Fn(&str) -> String,
+    ) -> Result<(PacerService<S>, InFlight), DestinationError> {
+        let hold = self
+            .hold(key)
+            .map_or_else(|| self.create(key, &name(key)), Ok)?;
         // Building the stack only clones the pacer's shared handles.
         let stack = hold.entry.pacer.layer().layer(self.inner.clone());
         Ok((stack, hold))
@@ -89,15 +96,17 @@ impl<S: Clone> Registry<S> {
         entries.get(key).map(InFlight::new)
     }
 
-    fn create(&self, key: &str) -> Result<InFlight, DestinationError> {
+    /// `name` is `key` as it may be shown: errors, logs and the pacer's
+    /// name (the metrics label) carry it, never the key itself.
+    fn create(&self, key: &str, name: &str) -> Result<InFlight, DestinationError> {
         let policy = self
             .table
             .lookup(key)
             .ok_or_else(|| DestinationError::NoPolicy {
-                key: key.to_owned(),
+                key: name.to_owned(),
             })?;
         let too_many = || DestinationError::TooMany {
-            key: key.to_owned(),
+            key: name.to_owned(),
             max: self.max_live,
         };
         // Full and swept a moment ago: refuse without the write lock, so
@@ -127,12 +136,12 @@ impl<S: Clone> Registry<S> {
             }
         }
         let config = |error| DestinationError::Config {
-            key: key.to_owned(),
+            key: name.to_owned(),
             error,
         };
         let mut policy = policy.clone();
         if policy.name == "default" {
-            policy.name = key.to_owned();
+            policy.name = name.to_owned();
         }
         let forget_after = policy
             .quotas()
@@ -154,7 +163,7 @@ impl<S: Clone> Registry<S> {
         let hold = InFlight::new(&entry);
         entries.insert(key.to_owned(), entry);
         self.live.store(entries.len(), Ordering::Release);
-        tracing::debug!(destination = key, live = entries.len(), "new destination");
+        tracing::debug!(destination = name, live = entries.len(), "new destination");
         Ok(hold)
     }
 

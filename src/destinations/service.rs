@@ -85,7 +85,7 @@ where
         let Some(key) = self.key.key(&request) else {
             return ResponseFuture::failed(DestinationError::NoKey);
         };
-        match self.registry.route(&key) {
+        match self.registry.route(&key, |key| self.key.name(key)) {
             Ok((stack, hold)) => ResponseFuture::routed(stack, hold, request),
             Err(error) => ResponseFuture::failed(error),
         }

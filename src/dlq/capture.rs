@@ -30,7 +30,7 @@ impl Snapshot {
             .headers()
             .iter()
             .map(|(name, value)| {
-                let value = if redaction.hides(name) {
+                let value = if redaction.hides(name) || redaction.hides_value(value.as_bytes()) {
                     Bytes::from_static(super::REDACTED.as_bytes())
                 } else {
                     Bytes::copy_from_slice(value.as_bytes())

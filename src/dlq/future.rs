@@ -69,7 +69,8 @@ where
                     let mut letter: DeadLetter = snapshot.into_letter(&this.layer.destination);
                     letter.kind = kind;
                     letter.attempts = attempts;
-                    letter.message = message;
+                    // Errors repeat URLs and headers; the message is stored too.
+                    letter.message = this.layer.redaction.text(&message);
                     let store = this.layer.store.clone();
                     let put: Put = Box::pin(async move { store.put(letter).await });
                     this.state.set(State::Storing {
@@ -90,7 +91,10 @@ where
                         // The caller's own error matters more than the store's.
                         Err(error) => {
                             this.layer.counters.lost.increment();
-                            tracing::error!(%error, "dead letter NOT stored")
+                            tracing::error!(
+                                error = %this.layer.redaction.text(&error.to_string()),
+                                "dead letter NOT stored"
+                            )
                         }
                     }
                     return Poll::Ready(match result.take() {

@@ -46,7 +46,6 @@ pub mod future;
 mod layer;
 mod letter;
 mod memory;
-mod redact;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis;
@@ -59,10 +58,10 @@ mod store;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{DEFAULT_STORE_TIMEOUT, RedisStore};
+pub use crate::redact::{REDACTED, Redaction};
 pub use layer::DeadLetterLayer;
 pub use letter::{BODY_NOT_CAPTURED, DeadLetter, FailureKind};
 pub use memory::MemoryStore;
-pub use redact::{REDACTED, Redaction};
 pub use replay::{ReplayReport, Replayer};
 pub use service::DeadLetterService;
 #[cfg(feature = "sqlite")]

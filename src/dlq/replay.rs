@@ -8,9 +8,9 @@ use bytes::Bytes;
 use tower::ServiceExt;
 use tower_service::Service;
 
-use super::redact::without_redacted_userinfo;
 use super::{DeadLetter, DeadLetterStore, FailedAgain, StoreError};
 use crate::BoxError;
+use crate::redact::without_redacted_userinfo;
 
 /// Replays dead letters through a service: a letter is deleted only after
 /// its replay succeeds (a 1xx–3xx response); one that fails again stays,
@@ -173,6 +173,8 @@ impl Replayer {
                         report.succeeded += 1;
                     }
                     Err(message) => {
+                        // Errors repeat URLs and headers; this message is stored.
+                        let message = crate::redact::default_rules().text(&message);
                         held.push((letter.id, Some(FailedAgain::now(message))));
                         report.failed_again += 1;
                     }

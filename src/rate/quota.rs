@@ -70,11 +70,22 @@ impl Quota {
     /// `count` calls per `period`, evenly spaced (burst 1); see
     /// [`with_burst`](Self::with_burst) to allow bursts.
     ///
-    /// Errors name the field: `quota.count` must be ≥ 1, `quota.period`
-    /// must be non-zero and at most [`MAX_PERIOD`].
+    /// Errors name the field: `quota.count` must be ≥ 1 and at most one
+    /// call per nanosecond of the period (`u64::MAX` per second is refused,
+    /// not taken as "unlimited"), `quota.period` must be non-zero and at
+    /// most [`MAX_PERIOD`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_pacer::rate::Quota;
+    ///
+    /// assert!(Quota::rate(100, Duration::from_secs(10)).is_ok());
+    /// let error = Quota::per_second(u64::MAX).unwrap_err();
+    /// assert!(error.to_string().contains("quota.count"));
+    /// ```
     pub fn rate(count: u64, period: Duration) -> Result<Self, ConfigError> {
-        check_count("quota.count", count)?;
         check_period("quota.period", period)?;
+        check_count("quota.count", count, period)?;
         Ok(Self {
             kind: QuotaKind::Rate {
                 count,
@@ -124,11 +135,11 @@ impl Quota {
 
     /// At most `limit` calls in any interval of length `window`.
     ///
-    /// `quota.limit` must be ≥ 1; `quota.window` non-zero and at most
-    /// [`MAX_PERIOD`].
+    /// `quota.limit` must be ≥ 1 and at most one call per nanosecond of the
+    /// window; `quota.window` non-zero and at most [`MAX_PERIOD`].
     pub fn window(limit: u64, window: Duration) -> Result<Self, ConfigError> {
-        check_count("quota.limit", limit)?;
         check_period("quota.window", window)?;
+        check_count("quota.limit", limit, window)?;
         Ok(Self {
             kind: QuotaKind::Window { limit, window },
         })
@@ -213,9 +224,18 @@ impl Quota {
     }
 }
 
-fn check_count(field: &'static str, value: u64) -> Result<(), ConfigError> {
+/// A count must be ≥ 1 and at most one call per nanosecond of its period:
+/// the limiter spaces calls in whole nanoseconds, so a larger count (say
+/// `u64::MAX`) would silently mean one per nanosecond, not what was asked.
+fn check_count(field: &'static str, value: u64, period: Duration) -> Result<(), ConfigError> {
     if value == 0 {
         return Err(ConfigError::new(field, "must be ≥ 1"));
+    }
+    if u128::from(value) > period.as_nanos() {
+        return Err(ConfigError::new(
+            field,
+            "must be at most one call per nanosecond of the period (for \"no limit\", leave the quota out)",
+        ));
     }
     Ok(())
 }

@@ -490,7 +490,7 @@ impl BatchCall {
         )];
         letter.body = Bytes::from(json!({ "inputs": [item] }).to_string());
         letter.kind = kind;
-        letter.message = message.to_owned();
+        letter.message = Redaction::default().text(message);
         letter.attempts = attempts.max(1);
         letter
     }
