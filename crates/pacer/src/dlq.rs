@@ -90,8 +90,12 @@ pub fn open_store(spec: &str) -> Result<Arc<dyn DeadLetterStore>, CliError> {
 #[cfg(feature = "redis")]
 fn open_redis(spec: &str) -> Result<Arc<dyn DeadLetterStore>, CliError> {
     let (url, name) = spec.split_once('#').unwrap_or((spec, "pacer"));
-    let store = tower_pacer::dlq::RedisStore::open(url, name)
-        .map_err(|e| CliError::usage(format!("dead-letter store {url}: {e}")))?;
+    let store = tower_pacer::dlq::RedisStore::open(url, name).map_err(|e| {
+        CliError::usage(format!(
+            "dead-letter store {}: {e}",
+            tower_pacer::redact::Redaction::default().url(url)
+        ))
+    })?;
     Ok(Arc::new(store))
 }
 
@@ -131,7 +135,12 @@ pub async fn run(args: DlqArgs) -> Result<Done, CliError> {
                 .await?
                 .into_iter()
                 .find(|l| l.id == id)
-                .ok_or_else(|| CliError::usage(format!("no letter {id} in {}", args.store)))?;
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "no letter {id} in {}",
+                        tower_pacer::redact::Redaction::default().url(&args.store)
+                    ))
+                })?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&as_json(&letter)).unwrap_or_default()

@@ -294,7 +294,7 @@ pub async fn run(args: SyncArgs) -> Result<Done, CliError> {
         "calls": stats.attempts, "rate_limited": stats.rate_limited, "retries": stats.retries(),
         "limit_mismatch": stats.limit_mismatch, "wall_s": wall.as_secs_f64(),
         "records_per_s": (acked + dead) as f64 / wall.as_secs_f64().max(1e-9),
-        "state": args.state.display().to_string(), "dead_letters": dlq_spec,
+        "state": args.state.display().to_string(), "dead_letters": Redaction::default().url(&dlq_spec),
     });
     if args.json {
         println!("{report}");
@@ -315,8 +315,9 @@ pub async fn run(args: SyncArgs) -> Result<Done, CliError> {
             (acked + dead) as f64 / wall.as_secs_f64().max(1e-9)
         );
         println!(
-            "chart: {}; dead letters: {dlq_spec} ({} stored)",
+            "chart: {}; dead letters: {} ({} stored)",
             chart_path.display(),
+            Redaction::default().url(&dlq_spec),
             store.len().await?
         );
     }
@@ -496,13 +497,15 @@ impl BatchCall {
     }
 }
 
-/// The first 200 characters of a body, on one line.
+/// The first 200 characters of a body, on one line, credentials hidden
+/// (an API's error may repeat the request).
 fn excerpt(body: &[u8]) -> String {
-    String::from_utf8_lossy(body)
+    let line: String = String::from_utf8_lossy(body)
         .chars()
         .take(200)
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect();
+    Redaction::default().text(&line)
 }
 
 fn progress_bar(records: u64, hidden: bool) -> ProgressBar {
