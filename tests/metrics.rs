@@ -289,3 +289,54 @@ async fn every_metric_has_a_unit_and_help_text() {
         .find(|(n, _, _)| n == "tower_pacer_wait_seconds");
     assert_eq!(wait.and_then(|w| w.1), Some(metrics::Unit::Seconds));
 }
+
+/// Per-destination stacks are labelled by their destination, not by the
+/// policy they share: two hosts under one `*.suffix` policy are two
+/// series, and the policy keeps its name.
+#[test]
+fn destinations_sharing_a_policy_are_labelled_apart() {
+    use tower_pacer::destinations::{DestinationsLayer, PolicyTable};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let mut policy = Policy::default();
+    policy.name = "crm".into();
+    let table = PolicyTable::new().with("*.crm.test", policy).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(DestinationsLayer::new(table))
+        .service(service_fn(|_: http::Request<String>| async {
+            Ok::<_, BoxError>(http::Response::new(String::new()))
+        }));
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            for host in ["a.crm.test", "b.crm.test", "b.crm.test"] {
+                let request = http::Request::get(format!("https://{host}/x"))
+                    .body(String::new())
+                    .unwrap();
+                client.clone().oneshot(request).await.unwrap();
+            }
+        })
+    });
+    let snapshot = snapshot(&snapshotter);
+    let requests = |destination: &str| match value(
+        &snapshot,
+        "tower_pacer_requests_total",
+        &[("destination", destination), ("outcome", "succeeded")],
+    ) {
+        Some(DebugValue::Counter(n)) => *n,
+        other => panic!("{destination}: {other:?}"),
+    };
+    assert_eq!((requests("a.crm.test"), requests("b.crm.test")), (1, 2));
+    assert!(
+        value(
+            &snapshot,
+            "tower_pacer_requests_total",
+            &[("destination", "crm")]
+        )
+        .is_none()
+    );
+    assert_eq!(client.pacer("a.crm.test").unwrap().policy().name, "crm");
+}

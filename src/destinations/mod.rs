@@ -15,6 +15,12 @@
 //! table is full and nothing can be forgotten, a new destination is refused
 //! with [`DestinationError::TooMany`] rather than evicting live state.
 //!
+//! Each destination's pacer is named after the destination — its host, or
+//! the [fingerprint](crate::redact::fingerprint) of a custom key (see
+//! [`DestinationKey::name`]) — in spans, logs and the `destination` label
+//! of metrics, so hosts that share one `*.suffix` policy stay apart;
+//! `pacer.policy().name` is still the policy's own name.
+//!
 //! ```
 //! use std::time::Duration;
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};

@@ -139,10 +139,7 @@ impl<S: Clone> Registry<S> {
             key: name.to_owned(),
             error,
         };
-        let mut policy = policy.clone();
-        if policy.name == "default" {
-            policy.name = name.to_owned();
-        }
+        let policy = policy.clone();
         let forget_after = policy
             .quotas()
             .map_err(config)?
@@ -151,7 +148,9 @@ impl<S: Clone> Registry<S> {
             .max()
             .unwrap_or_default()
             .max(self.min_idle);
-        let pacer = Pacer::new(policy).map_err(config)?;
+        // Named after the destination: two hosts matching one `*.suffix`
+        // policy must not share metrics labels.
+        let pacer = Pacer::named(policy, name).map_err(config)?;
         let entry = Arc::new(Entry {
             pacer,
             epoch: self.epoch,

@@ -92,17 +92,29 @@ impl Pacer {
     ///
     /// The policy's first invalid field, as [`Policy::validate`] names it.
     pub fn new(policy: Policy) -> Result<Pacer, ConfigError> {
+        let name = policy.name.clone();
+        Self::named(policy, &name)
+    }
+
+    /// A pacer whose spans, logs and metrics say `destination` (one
+    /// [`Destinations`](crate::destinations::Destinations) entry) rather
+    /// than the policy's name, which several destinations may share.
+    pub(crate) fn named(policy: Policy, destination: &str) -> Result<Pacer, ConfigError> {
         policy.validate()?;
-        let limiter = policy.limiter()?;
-        let concurrency = match policy.concurrency_limiter()? {
+        // The parts name themselves after the policy: build them from a
+        // copy named after the destination, keep the policy as given.
+        let mut parts = policy.clone();
+        parts.name = destination.to_owned();
+        let limiter = parts.limiter()?;
+        let concurrency = match parts.concurrency_limiter()? {
             Some(cap) => cap,
             None => ConcurrencyLimiter::unlimited(),
         };
-        let retry = policy.retry_layer(&limiter)?;
-        let rate_controller = policy.rate_controller(&limiter)?;
+        let retry = parts.retry_layer(&limiter)?;
+        let rate_controller = parts.rate_controller(&limiter)?;
         let adaptive_cap = ConcurrencyLimiter::unlimited();
-        let concurrency_controller = policy.concurrency_controller(&adaptive_cap)?;
-        let policy_name = policy.name.clone();
+        let concurrency_controller = parts.concurrency_controller(&adaptive_cap)?;
+        let policy_name = parts.name;
         Ok(Pacer {
             shared: Arc::new(Shared {
                 policy,
