@@ -105,28 +105,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3_600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// Where each preset's API takes its credential: the header (or, for
-/// GA4's Measurement Protocol, the query parameter) by preset name.
-/// [`Redaction::default`](crate::redact::Redaction) hides every one of
-/// them, so a dead letter or a log line of these APIs never shows a key.
-///
-/// ```
-/// use tower_pacer::presets::AUTH_HEADERS;
-/// use tower_pacer::redact::Redaction;
-///
-/// let redaction = Redaction::default();
-/// assert!(AUTH_HEADERS.iter().all(|(_, name)| redaction.hides_name(name)));
-/// ```
-pub const AUTH_HEADERS: &[(&str, &str)] = &[
-    ("hubspot", "authorization"),
-    ("salesforce", "authorization"),
-    ("mailchimp", "authorization"),
-    ("ga4", "api_secret"),
-    ("github", "authorization"),
-    ("stripe", "authorization"),
-    ("slack", "authorization"),
-    ("shopify", "x-shopify-access-token"),
-];
+pub use crate::headers::names::AUTH_HEADERS;
 
 fn named(name: &str) -> Policy {
     Policy {

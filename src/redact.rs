@@ -14,7 +14,7 @@
 //! `passwd`, `credential`, `session` or `cookie`; one of its parts
 //! (between `-`, `_` or `.`) starts with `auth` or `oauth`; or it is one of
 //! `sig`, `pwd`, `pass`, `jwt`, or a preset's auth header
-//! ([`presets::AUTH_HEADERS`](crate::presets::AUTH_HEADERS)). Names are
+//! ([`AUTH_HEADERS`](crate::headers::names::AUTH_HEADERS)). Names are
 //! compared after percent-decoding and lower-casing, so `api%5Fkey` and
 //! `API_KEY` are `api_key`. A short allow-list keeps headers that only
 //! look like secrets (`idempotency-key`, `x-idempotency-key`, `author`);
@@ -89,7 +89,7 @@ pub struct Redaction {
 impl Default for Redaction {
     fn default() -> Self {
         Self {
-            names: crate::presets::AUTH_HEADERS
+            names: crate::headers::names::AUTH_HEADERS
                 .iter()
                 .map(|(_, name)| normalise(name))
                 .collect(),

@@ -104,7 +104,7 @@ where
                 .map_or(0, |d| d.as_nanos());
             let key = format!("batch-{started:x}-{}-{n}", std::process::id());
             request.headers_mut().insert(
-                crate::retry::IDEMPOTENCY_KEY,
+                crate::headers::names::IDEMPOTENCY_KEY,
                 http::HeaderValue::try_from(key)?,
             );
         }

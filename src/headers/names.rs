@@ -63,3 +63,32 @@ names! {
     /// gRPC (gRFC A6): server pushback in milliseconds; negative = don't retry.
     GRPC_RETRY_PUSHBACK_MS = "grpc-retry-pushback-ms";
 }
+
+/// The header that makes a non-idempotent request safe to repeat (Stripe,
+/// PayPal, the IETF draft): retries send a POST again only with it, and
+/// batch calls carry one. Also [`retry::IDEMPOTENCY_KEY`](crate::retry::IDEMPOTENCY_KEY).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Where each preset's API takes its credential: the header (or, for
+/// GA4's Measurement Protocol, the query parameter) by preset name.
+/// [`Redaction::default`](crate::redact::Redaction) hides every one of
+/// them, so a dead letter or a log line of these APIs never shows a key.
+/// Also [`presets::AUTH_HEADERS`](crate::presets::AUTH_HEADERS).
+///
+/// ```
+/// use tower_pacer::headers::names::AUTH_HEADERS;
+/// use tower_pacer::redact::Redaction;
+///
+/// let redaction = Redaction::default();
+/// assert!(AUTH_HEADERS.iter().all(|(_, name)| redaction.hides_name(name)));
+/// ```
+pub const AUTH_HEADERS: &[(&str, &str)] = &[
+    ("hubspot", "authorization"),
+    ("salesforce", "authorization"),
+    ("mailchimp", "authorization"),
+    ("ga4", "api_secret"),
+    ("github", "authorization"),
+    ("stripe", "authorization"),
+    ("slack", "authorization"),
+    ("shopify", "x-shopify-access-token"),
+];

@@ -57,8 +57,7 @@ pub struct HttpReplay {
     unsafe_methods: bool,
 }
 
-/// The header that makes a non-idempotent request safe to repeat.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub use crate::headers::names::IDEMPOTENCY_KEY;
 
 impl HttpReplay {
     /// The RFC 9110 rules (see the type's documentation).
