@@ -4,19 +4,13 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
+use rate_support::{max_in_span, paused};
 use tokio::time::{self, Instant};
 use tower_pacer::rate::{Limiter, Quota, WINDOW_GUARD};
 
-const GUARD: u64 = WINDOW_GUARD.as_nanos() as u64;
+mod rate_support;
 
-fn paused<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
+const GUARD: u64 = WINDOW_GUARD.as_nanos() as u64;
 
 /// Reserve one call per arrival (gaps in µs, costs) and return the slots in
 /// nanoseconds since the start.
@@ -37,20 +31,8 @@ async fn grant(limiter: &Limiter, arrivals: &[(u64, u64)]) -> Vec<(u64, u64, u64
 /// Window bands keep a timer guard: checked over `window + GUARD - 1`, so a
 /// call sent up to the guard late still respects the window.
 fn max_in_window(slots: &[(u64, u64, u64)], window: u64) -> u64 {
-    let mut sorted: Vec<(u64, u64)> = slots.iter().map(|&(_, s, c)| (s, c)).collect();
-    sorted.sort();
-    let mut best = 0;
-    let mut lo = 0;
-    let mut sum = 0;
-    for hi in 0..sorted.len() {
-        sum += sorted[hi].1;
-        while sorted[hi].0 - sorted[lo].0 > window {
-            sum -= sorted[lo].1;
-            lo += 1;
-        }
-        best = best.max(sum);
-    }
-    best
+    let granted: Vec<(u64, u64)> = slots.iter().map(|&(_, s, c)| (s, c)).collect();
+    max_in_span(&granted, window)
 }
 
 /// The ideal schedule of a token bucket (capacity `burst`, one token per

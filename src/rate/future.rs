@@ -159,8 +159,10 @@ where
                             continue;
                         }
                         Release::Reserve => {
-                            // A pause began while this call waited: it
-                            // must not go out into a server that said stop.
+                            // A pause began while this call waited (it
+                            // must not go out into a server that said
+                            // stop), or the call stalled past what a
+                            // window band's guard covers.
                             if let Err(error) = held.reservation.renew(None) {
                                 return Poll::Ready(Err(error.into()));
                             }

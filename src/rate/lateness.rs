@@ -2,11 +2,13 @@
 //!
 //! tokio's timer wakes a sleeper on a whole millisecond, and a busy machine
 //! runs it later still. A call sent late and the next one sent on time are
-//! closer together at the wire than their slots were; window bands keep
-//! their grants counted for the recent lateness on top of the window.
+//! closer together at the wire than their slots were; each window band
+//! keeps its grants counted for the recent lateness on top of the window,
+//! remembered for one to two of its windows (as long as a late call can
+//! share a window with later ones).
 
-/// The largest lateness seen over the last one to two spans of the band
-/// that binds, so one stall is forgotten after a while.
+/// The largest lateness seen over the last one to two spans of a window
+/// band, so one stall is forgotten once it can no longer matter.
 #[derive(Debug, Default)]
 pub(crate) struct Lateness {
     current: u64,
@@ -35,6 +37,14 @@ impl Lateness {
     /// recent lateness, at most an eighth of the span (a process stalled
     /// for seconds is not the timer's doing, and must not stop its band).
     pub(crate) fn guard(&self, span: u64) -> u64 {
-        self.current.max(self.previous).min(span / 8)
+        self.current.max(self.previous).min(Self::cap(span))
+    }
+
+    /// The most lateness a window band's guard covers: an eighth of the
+    /// span. A call later than that would reach the server among a
+    /// window's worth of calls granted after it, so it must not go out on
+    /// its old slot.
+    pub(crate) fn cap(span: u64) -> u64 {
+        span / 8
     }
 }

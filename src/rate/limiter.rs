@@ -12,7 +12,6 @@ use tokio::time::Instant;
 use super::clock::{Clock, LimiterClock, nanos};
 use super::error::RateError;
 use super::gcra::{AtomicGcra, GcraParams, Grant, Refusal};
-use super::lateness::Lateness;
 use super::learn::{EPISODE, Learning};
 use super::quota::{MAX_PERIOD, Quota, QuotaKind};
 use super::window::{WindowBand, WindowParams};
@@ -271,7 +270,9 @@ const MAX_ORPHANS: usize = 256;
 /// thread with the operating system's fine timer, so that late wakes are
 /// rare; in tokio's paused test clock everything stays on tokio's timer.
 /// Window bands keep their grants counted a guard longer than the window:
-/// 1 ms, plus the lateness of recent sends. See
+/// 1 ms, plus the lateness of recent sends (up to an eighth of the window;
+/// a call later than that reserves again rather than break the window).
+/// See
 /// [`LimiterBuilder::wire_spacing`].
 ///
 /// # Cooldown gate
@@ -405,9 +406,6 @@ struct Bands {
     ramp_interval: u64,
     /// No paced restart past this instant: one window of the binding band.
     ramp_end: u64,
-    /// How long after their slots calls have gone out lately: window bands
-    /// keep grants counted that much longer.
-    lateness: Lateness,
     /// Ticket of the newest reservation still refundable (0: none).
     newest: u64,
     /// Tickets handed out so far.
@@ -422,7 +420,6 @@ impl Bands {
             ramp: None,
             ramp_interval: 0,
             ramp_end: 0,
-            lateness: Lateness::default(),
             newest: 0,
             tickets: 0,
         }
@@ -450,17 +447,25 @@ impl Bands {
     }
 
     /// Record that a call granted at `slot` goes out at `now`.
+    /// True if a call granted `slot` and going out at `now` is later than
+    /// a window band's guard can cover ([`WindowBand::covers`]): it
+    /// reserves again instead (its old slot stays spent).
+    fn too_late(&self, slot: u64, now: u64) -> bool {
+        let late = now.saturating_sub(slot);
+        late > 0
+            && self
+                .bands
+                .iter()
+                .any(|band| matches!(band, Band::Window(window) if !window.covers(late)))
+    }
+
+    /// The call granted `slot` went out at `now`: window bands keep their
+    /// grants counted for the lateness.
     fn sent(&mut self, slot: u64, now: u64) {
         let late = now.saturating_sub(slot);
-        let span = self
-            .binding()
-            .and_then(|index| self.bands.get(index))
-            .map_or(0, Band::span);
-        self.lateness.record(late, now, span);
-        let guard = self.lateness.guard(span);
         for band in &mut self.bands {
             if let Band::Window(window) = band {
-                window.set_guard(guard);
+                window.sent_late(late, now);
             }
         }
     }
@@ -841,7 +846,12 @@ impl Limiter {
     ///   this one may have left late. A rate band then checks the calls as
     ///   they really went out (the server's own GCRA on send instants) and
     ///   holds this one until it keeps the band's spacing; a window band
-    ///   keeps its grants counted for the recent lateness.
+    ///   keeps its grants counted for the recent lateness;
+    /// - **a stall**: a call later than that guard covers (an eighth of
+    ///   the binding band's span: the caller's task was not run, or its
+    ///   future not polled, for that long) would reach the server among a
+    ///   window's worth of calls granted after it. It reserves again, like
+    ///   a call held by a pause.
     ///
     /// On [`Release::Go`] the send is recorded: it moves the band's books
     /// to the instant the call really went out.
@@ -878,7 +888,19 @@ impl Limiter {
             },
             Core::Bands(bands) => {
                 let mut state = lock(bands);
+                // A stalled caller (a busy machine, a future polled late)
+                // must not break a window at the server.
+                if state.too_late(grant.slot, now) {
+                    return Release::Reserve;
+                }
                 let mut earliest = 0;
+                for band in &state.bands {
+                    if let Band::Window(window) = band
+                        && let Err(at) = window.send_check(grant.now, grant.slot, grant.cost, now)
+                    {
+                        earliest = earliest.max(at);
+                    }
+                }
                 for band in state.bands.iter().filter(|_| wire) {
                     if let Band::Rate { params, wire, .. } = band
                         && let Err(at) = params.send(*wire, now, grant.cost)
@@ -1015,7 +1037,8 @@ impl Limiter {
                     Release::Reserve => break,
                 }
             }
-            // The pause voided the slot; it stays spent, as idle time.
+            // A pause voided the slot, or the call stalled past it; it
+            // stays spent, as idle time.
             guard.consume();
             grant = self.reserve_raw(cost, None)?;
         }
@@ -1686,8 +1709,10 @@ impl Reservation {
     /// the call is held: it reserves again and waits for its new slot
     /// after the pause (with no `max_wait` bound: it has waited its turn).
     /// A call right after one that went out late waits until the band's
-    /// spacing holds at the wire. A caller who sleeps by hand instead of
-    /// calling this gets neither.
+    /// spacing holds at the wire, and a call that comes here long after
+    /// its slot (more than a window band's lateness guard) reserves again.
+    /// A caller who sleeps by hand instead of calling this gets none of
+    /// these.
     pub async fn wait(mut self) {
         loop {
             // A timer for a slot that has come would still wait for the

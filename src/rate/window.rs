@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use super::Headroom;
 use super::gcra::Refusal;
+use super::lateness::Lateness;
 use super::quota::{Quota, QuotaKind};
 
 /// The largest limit kept exactly, one entry per grant.
@@ -107,6 +108,13 @@ pub(crate) struct WindowBand {
     /// (a busy machine), so that a call sent late and one sent on time are
     /// still a window apart at the wire.
     guard: u64,
+    /// How late this band's calls have gone out lately, remembered for one
+    /// to two of its windows: as long as a late call can share a window
+    /// with the calls granted after it.
+    lateness: Lateness,
+    /// When `guard` last grew: grants made before then were spaced by a
+    /// smaller guard, and are checked again as they go out.
+    guard_grew_at: u64,
 }
 
 impl WindowBand {
@@ -116,13 +124,79 @@ impl WindowBand {
             grants: Self::empty_grants(&params),
             held: 0,
             guard: GUARD,
+            lateness: Lateness::default(),
+            guard_grew_at: 0,
         }
     }
 
-    /// Keep grants counted `late` longer than the window plus
-    /// [`WINDOW_GUARD`]: calls have lately gone out that late.
-    pub(crate) fn set_guard(&mut self, late: u64) {
-        self.guard = GUARD.saturating_add(late);
+    /// A call granted `late` ns before `now` went out at `now`: keep grants
+    /// counted that much longer than the window plus [`WINDOW_GUARD`] while
+    /// calls go out that late.
+    pub(crate) fn sent_late(&mut self, late: u64, now: u64) {
+        let window = self.params.window;
+        self.lateness.record(late, now, window);
+        let guard = GUARD.saturating_add(self.lateness.guard(window));
+        if guard > self.guard {
+            self.guard_grew_at = now;
+        }
+        self.guard = guard;
+    }
+
+    /// The window at the wire, for a call granted `slot` for `cost` (made
+    /// at `granted`) that goes out at `now`: `Err(earliest)` if the grants
+    /// already due and still counted (this one aside) leave no room for it.
+    ///
+    /// Slots were spaced with the guard of their time; a call that went out
+    /// late since (the guard grew) or this call's own lateness can put
+    /// more than the limit into one window at the server. Checked only
+    /// then, and on exact bands (a bucketed band keeps to the guard).
+    pub(crate) fn send_check(
+        &self,
+        granted: u64,
+        slot: u64,
+        cost: u64,
+        now: u64,
+    ) -> Result<(), u64> {
+        if now <= slot && self.guard_grew_at < granted {
+            return Ok(());
+        }
+        let Grants::Exact { grants } = &self.grants else {
+            return Ok(());
+        };
+        // The grants due by `now` that still count, this one left out once.
+        let others = || {
+            let mut own = Some((slot, cost));
+            grants.iter().filter(move |&&grant| {
+                if own == Some(grant) {
+                    own = None;
+                    return false;
+                }
+                grant.0 <= now && self.params.counts(grant.0, now, self.guard)
+            })
+        };
+        let held = others()
+            .map(|&(_, other)| u128::from(other))
+            .fold(u128::from(cost), u128::saturating_add);
+        let mut excess = held.saturating_sub(u128::from(self.params.limit));
+        if excess == 0 {
+            return Ok(());
+        }
+        // The oldest of them leave first (grants are in slot order).
+        for &(other_slot, other) in others() {
+            excess = excess.saturating_sub(u128::from(other));
+            if excess == 0 {
+                return Err(other_slot
+                    .saturating_add(self.params.window)
+                    .saturating_add(self.guard));
+            }
+        }
+        Ok(())
+    }
+
+    /// True if the guard can cover a call `late` ns after its slot
+    /// ([`Lateness::cap`]); a later one must reserve again.
+    pub(crate) fn covers(&self, late: u64) -> bool {
+        late <= Lateness::cap(self.params.window)
     }
 
     fn empty_grants(params: &WindowParams) -> Grants {
