@@ -163,3 +163,52 @@ fn bad_sizes_are_config_errors() {
         "bulk.in_flight"
     );
 }
+
+/// A run whose every item fails, with dead letters in SQLite: the slots'
+/// puts share transactions (group commit), and every item is a letter,
+/// stored once, before the run counts it failed.
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_item_failing_is_dead_lettered_once_through_sqlite() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use tower::ServiceBuilder;
+    use tower_pacer::dlq::{DeadLetterLayer, DeadLetterStore, SqliteStore};
+
+    const ITEMS: u32 = 600;
+    let dir = std::env::temp_dir().join(format!("pacer-bulk-dlq-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Arc::new(SqliteStore::open(dir.join("letters.sqlite3")).unwrap());
+    let refusing = service_fn(|_: http::Request<Full<Bytes>>| async {
+        Ok::<_, BoxError>(http::Response::builder().status(422).body(())?)
+    });
+    let api = ServiceBuilder::new()
+        .layer(DeadLetterLayer::new(store.clone(), "crm"))
+        .service(refusing);
+    let (bulk, submitter) = Bulk::new(api, 64, 32).unwrap();
+    tokio::spawn(async move {
+        for n in 0..ITEMS {
+            let request = http::Request::post("https://crm.test/contacts")
+                .body(Full::new(Bytes::from(format!("{{\"id\":\"r{n}\"}}"))))
+                .unwrap();
+            if submitter.submit(request).await.is_err() {
+                break;
+            }
+        }
+    });
+    let finished = bulk.judge(HttpSuccess).run().await;
+    assert_eq!(finished.report.failed, u64::from(ITEMS));
+    assert!(finished.report.nothing_lost());
+    let mut bodies: Vec<Bytes> = store
+        .peek(usize::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.body)
+        .collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), ITEMS as usize, "one letter per item");
+    let _ = std::fs::remove_dir_all(&dir);
+}

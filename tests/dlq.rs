@@ -663,8 +663,76 @@ fn kill_test_writer() {
     });
 }
 
+/// `put_many` keeps every letter, in order; `put_many_once` keeps a key's
+/// letters once, even after they were acked.
+async fn put_many_and_once(store: &dyn DeadLetterStore) {
+    let letter = |n: usize| {
+        let mut letter = DeadLetter::new("crm", "POST", "https://crm.test/batch");
+        letter.body = Bytes::from(format!("record-{n}"));
+        letter
+    };
+    let ids = store.put_many((0..3).map(letter).collect()).await.unwrap();
+    assert_eq!(ids.len(), 3);
+    let bodies: Vec<Bytes> = store
+        .peek(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.body)
+        .collect();
+    assert_eq!(bodies, ["record-0", "record-1", "record-2"]);
+    assert!(store.put_many(Vec::new()).await.unwrap().is_empty());
+
+    let first = store
+        .put_many_once("batch-1", vec![letter(3), letter(4)])
+        .await
+        .unwrap();
+    let again = store
+        .put_many_once("batch-1", vec![letter(3), letter(4)])
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(store.len().await.unwrap(), 5);
+    // Replayed and deleted: the key still stores nothing.
+    assert!(store.ack(&first[0]).await.unwrap());
+    let later = store
+        .put_many_once("batch-1", vec![letter(3)])
+        .await
+        .unwrap();
+    assert_eq!(later, first);
+    assert_eq!(store.len().await.unwrap(), 4);
+    let other = store
+        .put_many_once("batch-2", vec![letter(5)])
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(store.len().await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn memory_store_puts_many_and_once() {
+    put_many_and_once(&MemoryStore::new()).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_store_puts_many_and_once() {
+    let (dir, path) = sqlite_file("many");
+    put_many_and_once(&tower_pacer::dlq::SqliteStore::open(&path).unwrap()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[cfg(feature = "redis")]
 mod redis_common;
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_store_puts_many_and_once() {
+    use tower_pacer::dlq::RedisStore;
+    redis_common::connection().await;
+    let name = redis_common::unique_key("many");
+    put_many_and_once(&RedisStore::open(&redis_common::url(), &name).unwrap()).await;
+}
 
 #[cfg(feature = "redis")]
 #[tokio::test]
@@ -782,4 +850,46 @@ async fn an_endless_redis_lease_holds_without_overflow() {
     let name = redis_common::unique_key("endless");
     let store = RedisStore::open(&redis_common::url(), &name).unwrap();
     endless_leases_hold(&store, async |d| tokio::time::sleep(d).await).await;
+}
+
+/// Puts per second into a SQLite store: `writers` tasks putting at once
+/// (the slots of a bulk run whose every item fails), `total` letters in all.
+#[cfg(feature = "sqlite")]
+async fn sqlite_puts_per_second(writers: usize, total: usize) -> f64 {
+    use tower_pacer::dlq::SqliteStore;
+    let (dir, path) = sqlite_file(&format!("throughput-{writers}"));
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in (w..total).step_by(writers) {
+                    let mut letter = DeadLetter::new("bench", "POST", "https://crm.test/batch");
+                    letter.body = Bytes::from(format!(r#"{{"inputs":[{{"id":"r{n}"}}]}}"#));
+                    store.put(letter).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    assert_eq!(store.len().await.unwrap(), total as u64);
+    let _ = std::fs::remove_dir_all(&dir);
+    rate
+}
+
+/// The figure behind group commit: run with
+/// `cargo test --features sqlite --test dlq sqlite_put_throughput -- --ignored --nocapture`.
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: prints puts per second"]
+async fn sqlite_put_throughput() {
+    for writers in [1, 8, 64] {
+        let total = if writers == 1 { 500 } else { 3_000 };
+        let rate = sqlite_puts_per_second(writers, total).await;
+        println!("sqlite puts: {writers:>2} concurrent writers, {total} letters: {rate:.0} puts/s");
+    }
 }

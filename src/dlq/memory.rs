@@ -1,6 +1,6 @@
 //! Dead letters in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,8 +14,25 @@ use super::{DeadLetter, DeadLetterStore, FailedAgain, StoreFuture};
 /// can move them with a paused clock.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
+    letters: Mutex<Letters>,
+}
+
+/// The letters and the keys of [`put_many_once`](DeadLetterStore::put_many_once).
+#[derive(Debug, Default)]
+struct Letters {
     /// By id (time-ordered), with their lease.
-    letters: Mutex<BTreeMap<String, (DeadLetter, Lease)>>,
+    by_id: BTreeMap<String, (DeadLetter, Lease)>,
+    /// The ids given under each key.
+    keys: HashMap<String, Vec<String>>,
+}
+
+impl Letters {
+    fn insert(&mut self, mut letter: DeadLetter) -> String {
+        let id = new_id();
+        letter.id = id.clone();
+        self.by_id.insert(id.clone(), (letter, Lease::Free));
+        id
+    }
 }
 
 /// A letter's lease.
@@ -46,16 +63,39 @@ impl MemoryStore {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<String, (DeadLetter, Lease)>) -> T) -> T {
+        self.with_all(|all| f(&mut all.by_id))
+    }
+
+    fn with_all<T>(&self, f: impl FnOnce(&mut Letters) -> T) -> T {
         f(&mut self.letters.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
 impl DeadLetterStore for MemoryStore {
-    fn put(&self, mut letter: DeadLetter) -> StoreFuture<'_, String> {
-        let id = new_id();
-        letter.id = id.clone();
-        self.with(|letters| letters.insert(id.clone(), (letter, Lease::Free)));
+    fn put(&self, letter: DeadLetter) -> StoreFuture<'_, String> {
+        let id = self.with_all(|all| all.insert(letter));
         Box::pin(async move { Ok(id) })
+    }
+
+    fn put_many(&self, letters: Vec<DeadLetter>) -> StoreFuture<'_, Vec<String>> {
+        let ids = self.with_all(|all| letters.into_iter().map(|l| all.insert(l)).collect());
+        Box::pin(async move { Ok(ids) })
+    }
+
+    fn put_many_once<'a>(
+        &'a self,
+        key: &'a str,
+        letters: Vec<DeadLetter>,
+    ) -> StoreFuture<'a, Vec<String>> {
+        let ids = self.with_all(|all| {
+            if let Some(ids) = all.keys.get(key) {
+                return ids.clone();
+            }
+            let ids: Vec<String> = letters.into_iter().map(|l| all.insert(l)).collect();
+            all.keys.insert(key.to_owned(), ids.clone());
+            ids
+        });
+        Box::pin(async move { Ok(ids) })
     }
 
     fn peek(&self, limit: usize) -> StoreFuture<'_, Vec<DeadLetter>> {

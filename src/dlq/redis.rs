@@ -71,6 +71,27 @@ return 1
     )
 });
 
+/// Stores the letters of ARGV[2..] (id, fixed part, state; three by three)
+/// unless key ARGV[1] was seen: the ids kept under it, space-separated.
+static PUT_ONCE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local seen = redis.call('HGET', KEYS[4], ARGV[1])
+if seen then return seen end
+local ids = {}
+for i = 2, #ARGV, 3 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
+  redis.call('ZADD', KEYS[1], 0, ARGV[i])
+  ids[#ids + 1] = ARGV[i]
+end
+local joined = table.concat(ids, ' ')
+redis.call('HSET', KEYS[4], ARGV[1], joined)
+return joined
+",
+    )
+});
+
 /// Ends letter ARGV[1]'s lease, changing nothing else: 1 if it was there.
 static UNLEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -115,6 +136,8 @@ pub struct RedisStore {
     leases: String,
     letters: String,
     states: String,
+    /// The keys of `put_many_once`, with the ids kept under each.
+    put_keys: String,
 }
 
 /// The timeout of each store call unless set: a dead letter is on the
@@ -159,6 +182,7 @@ impl RedisStore {
             leases: key("leases"),
             letters: key("letters"),
             states: key("states"),
+            put_keys: key("put-keys"),
         })
     }
 
@@ -218,6 +242,18 @@ fn encode(letter: &DeadLetter) -> Vec<u8> {
     ])
 }
 
+/// A new id, the fixed part and the state (`attempts:last_ms:message`) of
+/// a letter to store.
+fn row(letter: &DeadLetter) -> (String, Vec<u8>, String) {
+    let state = format!(
+        "{}:{}:{}",
+        letter.attempts,
+        unix_millis(letter.last_attempt),
+        letter.message
+    );
+    (new_id(), encode(letter), state)
+}
+
 /// A letter from its fixed part and its state (`attempts:last_ms:message`).
 fn decode(id: String, blob: &[u8], state: Option<&str>) -> DeadLetter {
     let mut parts = decode_parts(blob).into_iter();
@@ -248,33 +284,59 @@ fn decode(id: String, blob: &[u8], state: Option<&str>) -> DeadLetter {
 }
 
 impl DeadLetterStore for RedisStore {
-    fn put(&self, mut letter: DeadLetter) -> StoreFuture<'_, String> {
-        letter.id = new_id();
+    fn put(&self, letter: DeadLetter) -> StoreFuture<'_, String> {
         Box::pin(async move {
-            let state = format!(
-                "{}:{}:{}",
-                letter.attempts,
-                unix_millis(letter.last_attempt),
-                letter.message
-            );
-            let blob = encode(&letter);
-            let id = letter.id;
+            self.put_many(vec![letter])
+                .await?
+                .pop()
+                .ok_or_else(|| backend("the letter got no id".into()))
+        })
+    }
+
+    fn put_many(&self, letters: Vec<DeadLetter>) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let rows: Vec<(String, Vec<u8>, String)> = letters.iter().map(row).collect();
+            let ids: Vec<String> = rows.iter().map(|(id, _, _)| id.clone()).collect();
+            if rows.is_empty() {
+                return Ok(ids);
+            }
             let keys = (&self.ids, &self.letters, &self.states);
-            let stored = id.clone();
             self.connection
                 .run(|mut c| async move {
-                    // All three or none.
-                    redis::pipe()
-                        .atomic()
-                        .hset(keys.1, &stored, blob)
-                        .hset(keys.2, &stored, state)
-                        .zadd(keys.0, &stored, 0)
-                        .exec_async(&mut c)
-                        .await
+                    // All of them or none.
+                    let mut pipe = redis::pipe();
+                    pipe.atomic();
+                    for (id, blob, state) in rows {
+                        pipe.hset(keys.1, &id, blob)
+                            .hset(keys.2, &id, state)
+                            .zadd(keys.0, &id, 0);
+                    }
+                    pipe.exec_async(&mut c).await
                 })
                 .await
                 .map_err(backend)?;
-            Ok(id)
+            Ok(ids)
+        })
+    }
+
+    fn put_many_once<'a>(
+        &'a self,
+        key: &'a str,
+        letters: Vec<DeadLetter>,
+    ) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let mut invocation = PUT_ONCE.prepare_invoke();
+            invocation
+                .key(&self.ids)
+                .key(&self.letters)
+                .key(&self.states)
+                .key(&self.put_keys)
+                .arg(key);
+            for (id, blob, state) in letters.iter().map(row) {
+                invocation.arg(id).arg(blob).arg(state);
+            }
+            let joined: String = self.connection.invoke(invocation).await.map_err(backend)?;
+            Ok(joined.split_whitespace().map(str::to_owned).collect())
         })
     }
 

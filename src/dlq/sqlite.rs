@@ -1,11 +1,12 @@
 //! Dead letters in an embedded SQLite file (feature `sqlite`).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::oneshot;
 
 use super::letter::{decode_headers, encode_headers, from_unix_millis, new_id, unix_millis};
 use super::{DeadLetter, DeadLetterStore, FailedAgain, FailureKind, StoreError, StoreFuture};
@@ -20,6 +21,17 @@ use super::{DeadLetter, DeadLetterStore, FailedAgain, FailureKind, StoreError, S
 /// (`spawn_blocking`); one connection serialises them. Leases are wall-clock
 /// times stored in the file, so they hold across processes sharing it.
 ///
+/// **Group commit.** Puts ([`put`](DeadLetterStore::put),
+/// [`put_many`](DeadLetterStore::put_many),
+/// [`put_many_once`](DeadLetterStore::put_many_once)) that arrive while a
+/// transaction is being written wait and are written together in the next
+/// one: one sync for all of them, so many failing calls at once are not
+/// limited to one sync each. Every put still resolves only once the
+/// transaction holding its letters has committed; if the commit fails, every
+/// put in it gets the error. Each put is all-or-nothing on its own (a
+/// savepoint): one that fails does not take the others of its transaction
+/// with it.
+///
 /// ```no_run
 /// use tower_pacer::dlq::{DeadLetterStore, SqliteStore};
 ///
@@ -31,6 +43,29 @@ use super::{DeadLetter, DeadLetterStore, FailedAgain, FailureKind, StoreError, S
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// Puts waiting for the next transaction.
+    queue: Arc<Mutex<Queue>>,
+}
+
+/// The puts waiting for the group writer, and whether it runs.
+#[derive(Debug, Default)]
+struct Queue {
+    waiting: Vec<Pending>,
+    /// A writer is running: it takes what waits once its transaction
+    /// is done, so a new put needs no writer of its own.
+    writing: bool,
+}
+
+/// One put: its letters (under its key, if any) and where its ids go.
+#[derive(Debug)]
+struct Pending {
+    key: Option<String>,
+    letters: Vec<DeadLetter>,
+    reply: oneshot::Sender<Result<Vec<String>, StoreError>>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn backend(error: impl std::fmt::Display) -> StoreError {
@@ -65,11 +100,44 @@ impl SqliteStore {
                      first_attempt_ms INTEGER NOT NULL,
                      last_attempt_ms INTEGER NOT NULL,
                      leased_until_ms INTEGER NOT NULL DEFAULT 0
+                 );
+                 CREATE TABLE IF NOT EXISTS dead_letter_keys (
+                     key TEXT PRIMARY KEY,
+                     ids TEXT NOT NULL
                  );",
             )
             .map_err(backend)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
+            queue: Arc::default(),
+        })
+    }
+
+    /// Queue one put for the group writer (starting it if none runs) and
+    /// wait until the transaction holding it has committed.
+    fn group_put(
+        &self,
+        key: Option<String>,
+        letters: Vec<DeadLetter>,
+    ) -> StoreFuture<'_, Vec<String>> {
+        let (connection, queue) = (self.connection.clone(), self.queue.clone());
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            let start = {
+                let mut queue = locked(&queue);
+                queue.waiting.push(Pending {
+                    key,
+                    letters,
+                    reply,
+                });
+                !std::mem::replace(&mut queue.writing, true)
+            };
+            if start {
+                tokio::task::spawn_blocking(move || write_groups(&connection, &queue));
+            }
+            answer
+                .await
+                .map_err(|_| StoreError::Backend("the dead-letter writer stopped".into()))?
         })
     }
 
@@ -81,7 +149,7 @@ impl SqliteStore {
         let connection = self.connection.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
-                let mut connection = connection.lock().unwrap_or_else(|p| p.into_inner());
+                let mut connection = locked(&connection);
                 f(&mut connection)
             })
             .await
@@ -115,28 +183,145 @@ fn letter(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeadLetter> {
     })
 }
 
+/// The group writer (on the blocking pool): while puts wait, take them
+/// all and write them in one transaction, then answer each.
+fn write_groups(connection: &Mutex<Connection>, queue: &Mutex<Queue>) {
+    // If this thread panics, the puts it holds get an error (their senders
+    // are dropped) and the next put starts a new writer.
+    struct Done<'a>(&'a Mutex<Queue>);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let mut queue = locked(self.0);
+                queue.writing = false;
+                queue.waiting.clear();
+            }
+        }
+    }
+    let _done = Done(queue);
+    loop {
+        let group = {
+            let mut queue = locked(queue);
+            if queue.waiting.is_empty() {
+                queue.writing = false;
+                return;
+            }
+            std::mem::take(&mut queue.waiting)
+        };
+        let (puts, replies): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .map(|p| ((p.key, p.letters), p.reply))
+            .unzip();
+        let outcomes = write_group(&mut locked(connection), puts);
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // A caller that went away still had its letters stored.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// Writes `puts` in one transaction, each in a savepoint of its own; the
+/// outcome of each, in order. If the transaction cannot begin or commit,
+/// every put gets that error.
+fn write_group(
+    connection: &mut Connection,
+    puts: Vec<(Option<String>, Vec<DeadLetter>)>,
+) -> Vec<Result<Vec<String>, StoreError>> {
+    let count = puts.len();
+    let every = |error: rusqlite::Error| (0..count).map(|_| Err(backend(&error))).collect();
+    // IMMEDIATE: take the write lock (waiting for another process's) before
+    // writing, rather than failing on a write after a read.
+    let mut tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(error) => return every(error),
+    };
+    let mut outcomes = Vec::with_capacity(count);
+    for (key, letters) in puts {
+        let outcome = tx.savepoint().and_then(|mut savepoint| {
+            let ids = insert(&mut savepoint, key.as_deref(), letters)?;
+            savepoint.commit()?;
+            Ok(ids)
+        });
+        // A failed savepoint was rolled back when dropped.
+        outcomes.push(outcome.map_err(backend));
+    }
+    match tx.commit() {
+        Ok(()) => outcomes,
+        Err(error) => every(error),
+    }
+}
+
+/// Inserts one put's letters (unless its key was seen: then the ids kept
+/// under it); their ids.
+fn insert(
+    tx: &mut rusqlite::Savepoint<'_>,
+    key: Option<&str>,
+    letters: Vec<DeadLetter>,
+) -> rusqlite::Result<Vec<String>> {
+    if let Some(key) = key {
+        let seen: Option<String> = tx
+            .query_row(
+                "SELECT ids FROM dead_letter_keys WHERE key = ?1",
+                [key],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(ids) = seen {
+            return Ok(ids.split_whitespace().map(str::to_owned).collect());
+        }
+    }
+    let mut ids = Vec::with_capacity(letters.len());
+    {
+        let mut statement = tx.prepare_cached(&format!(
+            "INSERT INTO dead_letters ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ))?;
+        for letter in letters {
+            let id = new_id();
+            statement.execute(params![
+                id,
+                letter.destination,
+                letter.method,
+                letter.uri,
+                encode_headers(&letter.headers),
+                letter.body.as_ref(),
+                letter.kind.as_str(),
+                letter.message,
+                letter.attempts,
+                unix_millis(letter.first_attempt),
+                unix_millis(letter.last_attempt),
+            ])?;
+            ids.push(id);
+        }
+    }
+    if let Some(key) = key {
+        tx.execute(
+            "INSERT INTO dead_letter_keys (key, ids) VALUES (?1, ?2)",
+            params![key, ids.join(" ")],
+        )?;
+    }
+    Ok(ids)
+}
+
 impl DeadLetterStore for SqliteStore {
-    fn put(&self, mut letter: DeadLetter) -> StoreFuture<'_, String> {
-        letter.id = new_id();
-        self.blocking(move |c| {
-            c.execute(
-                &format!("INSERT INTO dead_letters ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-                params![
-                    letter.id,
-                    letter.destination,
-                    letter.method,
-                    letter.uri,
-                    encode_headers(&letter.headers),
-                    letter.body.as_ref(),
-                    letter.kind.as_str(),
-                    letter.message,
-                    letter.attempts,
-                    unix_millis(letter.first_attempt),
-                    unix_millis(letter.last_attempt),
-                ],
-            )?;
-            Ok(letter.id)
+    fn put(&self, letter: DeadLetter) -> StoreFuture<'_, String> {
+        let ids = self.group_put(None, vec![letter]);
+        Box::pin(async move {
+            ids.await?
+                .pop()
+                .ok_or_else(|| StoreError::Backend("the letter got no id".into()))
         })
+    }
+
+    fn put_many(&self, letters: Vec<DeadLetter>) -> StoreFuture<'_, Vec<String>> {
+        self.group_put(None, letters)
+    }
+
+    fn put_many_once<'a>(
+        &'a self,
+        key: &'a str,
+        letters: Vec<DeadLetter>,
+    ) -> StoreFuture<'a, Vec<String>> {
+        self.group_put(Some(key.to_owned()), letters)
     }
 
     fn peek(&self, limit: usize) -> StoreFuture<'_, Vec<DeadLetter>> {
@@ -213,5 +398,148 @@ impl DeadLetterStore for SqliteStore {
                 .optional()?;
             Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(n: usize) -> DeadLetter {
+        let mut letter = DeadLetter::new("crm", "POST", "https://crm.test/batch");
+        letter.body = Bytes::from(format!("record-{n}"));
+        letter
+    }
+
+    fn file(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("pacer-sqlite-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("letters.sqlite3");
+        (dir, path)
+    }
+
+    /// Puts that arrive while a transaction is being written resolve only
+    /// once the next transaction, holding all of them, has committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn puts_waiting_on_a_transaction_commit_together_then_resolve() {
+        let (dir, path) = file("group");
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        store.put(letter(0)).await.unwrap();
+
+        // A transaction "being written": the writer holds the connection.
+        let held = store.connection.clone();
+        let (holding, held_now) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _guard = locked(&held);
+            holding.send(()).unwrap();
+            released.recv().unwrap();
+        });
+        held_now.recv().unwrap();
+        // The first put starts a writer, which waits for the connection;
+        // the others queue behind it.
+        let first = tokio::spawn({
+            let store = store.clone();
+            async move { store.put(letter(1)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let rest: Vec<_> = (2..=40)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { store.put(letter(n)).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!first.is_finished(), "resolved before its commit");
+        assert!(rest.iter().all(|p| !p.is_finished()));
+        assert_eq!(locked(&store.queue).waiting.len(), 39, "queued together");
+
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        let mut ids = vec![first.await.unwrap().unwrap()];
+        for put in rest {
+            ids.push(put.await.unwrap().unwrap());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 40);
+        // Committed: another connection sees every letter.
+        let other = SqliteStore::open(&path).unwrap();
+        assert_eq!(other.len().await.unwrap(), 41);
+        assert!(!locked(&store.queue).writing, "the writer ended");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// If the transaction cannot be written, every put queued in it gets
+    /// the error, and nothing of theirs is kept; the next puts work.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_transaction_fails_every_put_in_it() {
+        let (dir, path) = file("fail");
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        // Another process holds the write lock past the busy timeout.
+        let blocker = Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let puts: Vec<_> = (0..10)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { store.put_many(vec![letter(n), letter(n + 100)]).await })
+            })
+            .collect();
+        for put in puts {
+            let error = put.await.unwrap().unwrap_err();
+            assert!(error.to_string().contains("locked"), "{error}");
+        }
+        blocker.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(store.len().await.unwrap(), 0);
+        let ids = store.put_many(vec![letter(1), letter(2)]).await.unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(store.len().await.unwrap(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A key seen before stores nothing and returns the first ids, across
+    /// reopening.
+    #[tokio::test]
+    async fn put_many_once_keeps_a_keys_letters_once() {
+        let (dir, path) = file("once");
+        let store = SqliteStore::open(&path).unwrap();
+        let first = store
+            .put_many_once("k-1", vec![letter(1), letter(2)])
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 2);
+        let again = store
+            .put_many_once("k-1", vec![letter(1), letter(2)])
+            .await
+            .unwrap();
+        assert_eq!(again, first);
+        let reopened = SqliteStore::open(&path).unwrap();
+        let later = reopened
+            .put_many_once("k-1", vec![letter(3)])
+            .await
+            .unwrap();
+        assert_eq!(later, first);
+        assert_eq!(
+            reopened.put_many_once("k-2", vec![]).await.unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(
+            reopened
+                .put_many_once("k-2", vec![letter(4)])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(reopened.len().await.unwrap(), 2);
+        let stored: Vec<String> = reopened
+            .peek(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        assert_eq!(stored, first);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

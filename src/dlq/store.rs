@@ -53,6 +53,61 @@ pub trait DeadLetterStore: Send + Sync + 'static {
     /// Keep `letter`; its id. When the future resolves, the letter is as
     /// durable as the store can make it.
     fn put(&self, letter: DeadLetter) -> StoreFuture<'_, String>;
+    /// Keep `letters` (a refused batch's items, say); their ids, in order.
+    ///
+    /// A store that can makes this one write, all the letters or none
+    /// (`SqliteStore`: one transaction; `RedisStore`: one atomic
+    /// pipeline). The default, for stores written before this method,
+    /// puts them one after another and stops at the first error (the
+    /// letters before it are kept).
+    fn put_many(&self, letters: Vec<DeadLetter>) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let mut ids = Vec::with_capacity(letters.len());
+            for letter in letters {
+                ids.push(self.put(letter).await?);
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Keep `letters` unless letters were already kept under `key`: then
+    /// store nothing and return the ids given then (those letters may
+    /// since have been replayed and deleted). For work that may be
+    /// reported twice: a batch sent again with the same idempotency key
+    /// after a crash between storing its refused items and noting it
+    /// done, whose letters must not be stored twice.
+    ///
+    /// The key and the letters are kept together (one transaction in
+    /// `SqliteStore`, one script in `RedisStore`, one lock in
+    /// [`MemoryStore`](super::MemoryStore)). Keys are remembered as long as
+    /// the store is.
+    ///
+    /// The default, for stores written before this method, cannot remember
+    /// keys: it is [`put_many`](Self::put_many), and a repeat is stored
+    /// again.
+    ///
+    /// ```
+    /// use tower_pacer::dlq::{DeadLetter, DeadLetterStore, MemoryStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_pacer::BoxError> {
+    /// let store = MemoryStore::new();
+    /// let refused = || vec![DeadLetter::new("crm", "POST", "https://crm.example/batch")];
+    /// let first = store.put_many_once("batch-7", refused()).await?;
+    /// let again = store.put_many_once("batch-7", refused()).await?;
+    /// assert_eq!(first, again);
+    /// assert_eq!(store.len().await?, 1);
+    /// # Ok(()) }
+    /// ```
+    fn put_many_once<'a>(
+        &'a self,
+        key: &'a str,
+        letters: Vec<DeadLetter>,
+    ) -> StoreFuture<'a, Vec<String>> {
+        let _ = key;
+        self.put_many(letters)
+    }
+
     /// Up to `limit` letters, oldest first, leased or not, without leasing.
     fn peek(&self, limit: usize) -> StoreFuture<'_, Vec<DeadLetter>>;
     /// Up to `limit` letters not leased by anyone, oldest first, leased for

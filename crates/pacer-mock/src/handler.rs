@@ -213,11 +213,12 @@ where
     if config.track_ids {
         // Counted when processed, failed items included: the question is
         // whether a client sent anything twice.
-        state.count_ids(inputs.iter().filter_map(|input| match input.get("id") {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        }));
+        state.count_ids(inputs.iter().filter_map(item_id));
+        state.count_acknowledged(
+            results
+                .iter()
+                .filter_map(|result| result.get("input").and_then(item_id)),
+        );
     }
     let body = json!({"key": key_fingerprint(key), "results": results, "errors": errors});
     if let Some(idem) = &idempotency_key {
@@ -228,6 +229,15 @@ where
         state.store_answer(key, idem, stored);
     }
     response::json(config, status, &body, quotas)
+}
+
+/// A batch item's `"id"` field, a string or a number, as text.
+fn item_id(input: &Value) -> Option<String> {
+    match input.get("id") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,14 @@ impl MockServer {
         self.state.stats()
     }
 
+    /// The batch item ids (with
+    /// [`MockConfig::track_ids`](crate::MockConfig::track_ids)) answered
+    /// `ok` at least once: what a client may count as acknowledged, to
+    /// check a run record by record.
+    pub fn acknowledged_ids(&self) -> std::collections::HashSet<String> {
+        self.state.acknowledged_ids()
+    }
+
     /// Zeroes the statistics, as `POST /__reset` does. Quota accounting is
     /// kept: a reset never hands out extra quota.
     pub fn reset_stats(&self) {

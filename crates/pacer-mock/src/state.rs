@@ -5,7 +5,7 @@
 //! critical sections are a hash lookup and a few integer updates, which the
 //! benchmark shows is far from the bottleneck at the required throughput.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -52,6 +52,8 @@ struct Inner {
     ids: HashMap<String, u32>,
     ids_received: u64,
     ids_repeated: u64,
+    /// The batch item ids answered `ok` at least once (`track_ids`).
+    ids_acknowledged: HashSet<String>,
     /// First answers by (API key, idempotency key), oldest first out.
     answers: HashMap<(String, String), Stored>,
     answer_order: VecDeque<(String, String)>,
@@ -284,6 +286,16 @@ impl State {
         }
     }
 
+    /// Notes batch items answered `ok`, by id.
+    pub(crate) fn count_acknowledged(&self, ids: impl Iterator<Item = String>) {
+        self.lock().ids_acknowledged.extend(ids);
+    }
+
+    /// The batch item ids answered `ok` at least once.
+    pub(crate) fn acknowledged_ids(&self) -> HashSet<String> {
+        self.lock().ids_acknowledged.clone()
+    }
+
     /// A snapshot of the statistics.
     pub(crate) fn stats(&self) -> MockStats {
         let inner = self.lock();
@@ -316,6 +328,7 @@ impl State {
                 received: inner.ids_received,
                 distinct: inner.ids.len() as u64,
                 repeated: inner.ids_repeated,
+                acknowledged: inner.ids_acknowledged.len() as u64,
             },
             windows,
             keys: inner
@@ -341,6 +354,7 @@ impl State {
         inner.ids.clear();
         inner.ids_received = 0;
         inner.ids_repeated = 0;
+        inner.ids_acknowledged.clear();
         // Requests in flight now are still in flight after the reset.
         inner.max_in_flight = inner.keys.values().map(|k| k.in_flight).max().unwrap_or(0);
         for k in inner.keys.values_mut() {

@@ -102,4 +102,7 @@ pub struct IdStats {
     pub distinct: u64,
     /// Ids processed more than once.
     pub repeated: u64,
+    /// Distinct ids answered `ok` (not refused) at least once.
+    #[serde(default)]
+    pub acknowledged: u64,
 }

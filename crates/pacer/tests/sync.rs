@@ -83,6 +83,17 @@ fn report_of(output: &std::process::Output) -> serde_json::Value {
     report(output)
 }
 
+/// Runs `pacer ARGV` to the end, asserts it succeeded; its JSON report.
+async fn sync_to_end(argv: &[String]) -> serde_json::Value {
+    let out = finish(pacer(&args(argv), TOKEN)).await;
+    assert!(
+        out.status.success(),
+        "pacer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report(&out)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_gracefully_and_says_how_to_resume() {
     const N: u64 = 20_000;
@@ -203,13 +214,7 @@ async fn csv_input_and_dead_letters_replayed_at_the_policys_pace() {
     std::fs::write(&input, csv).unwrap();
     let state = site.path("state");
     let argv = sync_args(&site, &server, &input, &state);
-    let out = finish(pacer(&args(&argv), TOKEN)).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let first = report(&out);
+    let first = sync_to_end(&argv).await;
     let dead = first["dead_lettered"].as_u64().unwrap();
     assert!(dead > N / 10, "about a fifth failed: {first}");
     assert_eq!(first["acknowledged"].as_u64().unwrap() + dead, N);
@@ -284,4 +289,151 @@ async fn csv_input_and_dead_letters_replayed_at_the_policys_pace() {
         "replayed {dead} letters in {wall:?}: faster than the quota allows"
     );
     assert!(stats.windows[0].max_seen <= 100);
+}
+
+/// The record ids of the letters in a dead-letter file (one per letter,
+/// repeats kept), after checking the file is whole.
+fn letters_in(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).expect("the dead-letter file opens");
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check runs");
+    assert_eq!(check, "ok", "{}", path.display());
+    let mut statement = conn.prepare("SELECT body FROM dead_letters").unwrap();
+    statement
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|body| {
+            let body: serde_json::Value = serde_json::from_slice(&body.unwrap()).unwrap();
+            body["inputs"][0]["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// The batches the checkpoint marks finished, after checking the file.
+fn marked_batches(state: &std::path::Path) -> std::collections::HashSet<u64> {
+    let conn = rusqlite::Connection::open(state.join("checkpoint.sqlite3")).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let mut statement = conn.prepare("SELECT batch FROM batches").unwrap();
+    statement
+        .query_map([], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .map(|b| b.unwrap().unsigned_abs())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_dead_letters_are_written_then_resume_keeps_each_record_once() {
+    const N: u64 = 50_000;
+    const BATCH: u64 = 100; // `pacer sync`'s default
+    let site = Site::new();
+    // Half the records are refused, one by one: every batch writes about
+    // 50 dead letters. 40 ms per call: the kill finds batches in flight.
+    let server = site
+        .mock(|c| {
+            c.batch_item_failure = 0.5;
+            c.seed = 16;
+            c.latency = "40".parse().expect("latency");
+        })
+        .await;
+    let input = site.path("records.jsonl");
+    records(&input, N);
+    let state = site.path("state");
+    let dlq = state.join("dead-letters.sqlite3");
+    let argv = sync_args(&site, &server, &input, &state);
+    let ids: Vec<String> = (0..N).map(|i| format!("r{i}")).collect();
+
+    let mut child = start(pacer(&args(&argv), TOKEN));
+    let halfway = wait_until(Duration::from_secs(120), || {
+        server.stats().ids.distinct >= N / 2
+    })
+    .await;
+    assert!(halfway, "the first run never reached half way");
+    child.kill().expect("kill -9");
+    assert!(!child.wait().expect("reaped").success());
+
+    // At the kill: both files whole; every record of a marked batch
+    // acknowledged at the mock or a dead letter, never both; the others
+    // still to send (their batch is sent again).
+    let letters = letters_in(&dlq);
+    let marked = marked_batches(&state);
+    let acknowledged = server.acknowledged_ids();
+    let dead: std::collections::HashSet<&String> = letters.iter().collect();
+    assert_eq!(dead.len(), letters.len(), "a record dead-lettered twice");
+    assert!(!letters.is_empty(), "killed before any letter was written");
+    assert!(
+        (marked.len() as u64) < N / BATCH,
+        "killed after the end of the run"
+    );
+    let mut unmarked_with_letters = std::collections::BTreeSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (acked, dead) = (acknowledged.contains(id), dead.contains(id));
+        assert!(!(acked && dead), "{id} both acknowledged and a dead letter");
+        let batch = i as u64 / BATCH;
+        if marked.contains(&batch) {
+            assert!(acked || dead, "{id}: batch {batch} marked, record lost");
+        } else if dead {
+            // Stored, then killed before the mark: the window the store's
+            // key closes.
+            unmarked_with_letters.insert(batch);
+        }
+    }
+    println!(
+        "kill -9: {} of {} batches marked, {} letters, {} acknowledged at the mock; \
+         {} batches had their letters stored but were not marked",
+        marked.len(),
+        N / BATCH,
+        letters.len(),
+        acknowledged.len(),
+        unmarked_with_letters.len()
+    );
+
+    let report = sync_to_end(&argv).await;
+    println!("resumed: {report}");
+    let letters = letters_in(&dlq);
+    let acknowledged = server.acknowledged_ids();
+    let dead: std::collections::HashSet<&String> = letters.iter().collect();
+    assert_eq!(dead.len(), letters.len(), "a record dead-lettered twice");
+    for id in &ids {
+        assert!(
+            acknowledged.contains(id) != dead.contains(id),
+            "{id}: acknowledged {}, dead letter {}",
+            acknowledged.contains(id),
+            dead.contains(id)
+        );
+    }
+    assert_eq!(report["left"], 0);
+    let counted = ["finished_earlier", "acknowledged", "dead_lettered"]
+        .iter()
+        .map(|k| report[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(counted, N, "the checkpoint accounts for every record");
+    let stats = server.stats();
+    assert_eq!((stats.ids.distinct, stats.ids.repeated), (N, 0));
+    assert_eq!(marked_batches(&state).len() as u64, N / BATCH);
+}
+
+/// The figure behind one transaction per batch: a run whose every record is
+/// refused, so each batch writes 100 dead letters. Run with
+/// `cargo test -p pacer --test sync refused_records_throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: prints records per second"]
+async fn refused_records_throughput() {
+    const N: u64 = 20_000;
+    let site = Site::new();
+    let server = site.mock(|c| c.batch_item_failure = 1.0).await;
+    let input = site.path("records.jsonl");
+    records(&input, N);
+    let state = site.path("state");
+    let argv = sync_args(&site, &server, &input, &state);
+    let report = sync_to_end(&argv).await;
+    assert_eq!(report["dead_lettered"], N);
+    println!(
+        "pacer sync, {N} records all refused: {:.1} s, {:.0} records (dead letters) per second",
+        report["wall_s"].as_f64().unwrap(),
+        report["records_per_s"].as_f64().unwrap()
+    );
 }

@@ -6,7 +6,9 @@
 //! that were not finished, with the same `Idempotency-Key`. A batch is
 //! marked only after the API answered it and its refused records were
 //! stored: a `kill -9` at any moment leaves every record acknowledged,
-//! dead-lettered, or still to send.
+//! dead-lettered, or still to send. A kill after the letters were stored
+//! but before the mark sends the batch again on resume; its letters are
+//! kept under the batch's key, so they are not stored twice.
 
 use std::collections::HashSet;
 use std::path::Path;

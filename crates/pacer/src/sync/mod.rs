@@ -10,7 +10,8 @@
 //!   refused records were stored. After `kill -9`, the same command sends
 //!   only unfinished batches; a batch that was in flight at the kill is
 //!   sent again with the same key, which an API that honours idempotency
-//!   keys answers without processing twice.
+//!   keys answers without processing twice, and whose refused records the
+//!   dead-letter store keeps once (`put_many_once` under the batch's key).
 //! - **Graceful stop.** Ctrl-C sends nothing new, lets the batches in
 //!   flight finish, and says how to resume (exit status 130).
 //! - **Errors a user can act on.** A bad input line is reported with its
@@ -197,6 +198,7 @@ pub async fn run(args: SyncArgs) -> Result<Done, CliError> {
         );
         let (store, checkpoint, stopper) = (store.clone(), checkpoint.clone(), stopper.clone());
         let send_one = service_fn(move |k: u64| {
+            let letters_key = format!("sync {stored_uri} {idempotency_prefix}-{k}");
             let call = BatchCall {
                 k,
                 records: records.clone(),
@@ -234,8 +236,12 @@ pub async fn run(args: SyncArgs) -> Result<Done, CliError> {
                     }
                     Outcome::Answered { tally, letters } => (tally, letters),
                 };
-                for letter in letters {
-                    store.put(letter).await?;
+                // One write for the batch's letters, kept under the batch's
+                // key: after a kill between this and the mark below, the
+                // resumed run sends the batch again (same idempotency key,
+                // same answer) and the store keeps nothing twice.
+                if !letters.is_empty() {
+                    store.put_many_once(&letters_key, letters).await?;
                 }
                 checkpoint.mark(k, tally).await?;
                 counters.acked.fetch_add(tally.acked, Ordering::Relaxed);
