@@ -119,7 +119,11 @@ async fn run(args: Args) -> Result<(), Error> {
     }
 
     // Every key once, so the table is full before measuring.
-    let keys = Arc::new((0..args.keys).map(|n| format!("key-{n}")).collect::<Vec<_>>());
+    let keys = Arc::new(
+        (0..args.keys)
+            .map(|n| format!("key-{n}"))
+            .collect::<Vec<_>>(),
+    );
     let mut tasks = Vec::new();
     for (i, mut conn) in conns.into_iter().enumerate() {
         let (keys, host, step) = (Arc::clone(&keys), host.clone(), args.connections);
@@ -175,7 +179,13 @@ async fn run(args: Args) -> Result<(), Error> {
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                get(&mut conn, &host, "/crm/v3/objects/contacts", &keys[n % keys.len()]).await?;
+                get(
+                    &mut conn,
+                    &host,
+                    "/crm/v3/objects/contacts",
+                    &keys[n % keys.len()],
+                )
+                .await?;
                 latencies.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
                 served.fetch_add(1, Ordering::Relaxed);
                 n += 7919; // a prime: spread each connection over the keys
