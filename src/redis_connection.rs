@@ -58,10 +58,14 @@ impl RedisConnection {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(self.timeout)
             .set_response_timeout(self.timeout)
-            // Reconnect quickly and give up soon: callers have a timeout
-            // (and the limiter a fallback), and the next call tries again.
-            .set_number_of_retries(1)
-            .set_max_delay(100);
+            // One attempt per reconnection, no retry inside the manager:
+            // its first retry sleeps the backoff's minimum delay (1 s, which
+            // `max_delay` does not cap) plus up to as much again of jitter,
+            // and every call waits on that attempt, so a Redis back after an
+            // outage went on failing calls for up to 2 s. Callers have a
+            // timeout (and the limiter a fallback), and the next call after
+            // a failure starts a new attempt.
+            .set_number_of_retries(0);
         self.connection
             .get_or_try_init(|| async {
                 // One plain connection first: the manager retries every

@@ -67,3 +67,106 @@ pub async fn redis_time(connection: &mut redis::aio::MultiplexedConnection) -> i
         .expect("TIME");
     secs * 1_000_000 + micros
 }
+
+/// A `redis-server` of a test's own, on a free port, that the test may
+/// kill and start again (the shared Redis at [`url`] is never touched).
+/// No persistence: a restarted server comes back empty. Killed on drop.
+pub struct OwnRedis {
+    binary: std::path::PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    /// The binary: `PACER_REDIS_SERVER`, else `redis-server` on `PATH`.
+    /// Like the rest of these tests, a test that needs one fails, saying
+    /// so, when there is none, rather than passing without having run.
+    pub fn binary() -> std::path::PathBuf {
+        if let Some(path) = std::env::var_os("PACER_REDIS_SERVER") {
+            return path.into();
+        }
+        let found = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("redis-server"))
+                .find(|candidate| candidate.is_file())
+        });
+        match found {
+            Some(path) => path,
+            None => panic!(
+                "this test starts, kills and restarts a redis-server of its own: \
+                 install one (`apt-get install redis-server`) or set PACER_REDIS_SERVER \
+                 to its path; none is on PATH"
+            ),
+        }
+    }
+
+    /// Starts a server on a free port and waits until it answers.
+    pub async fn start() -> OwnRedis {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            listener.local_addr().expect("its address").port()
+        };
+        let mut redis = OwnRedis {
+            binary: Self::binary(),
+            port,
+            child: None,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL: a crash; nothing is saved).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, empty, and waits until it
+    /// answers (at most 5 s).
+    pub async fn restart(&mut self) {
+        self.kill();
+        let child = std::process::Command::new(&self.binary)
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary.display()));
+        self.child = Some(child);
+        let url = self.url();
+        let start = std::time::Instant::now();
+        loop {
+            let ping = async {
+                let client = redis::Client::open(url.as_str())?;
+                let mut connection = client.get_multiplexed_async_connection().await?;
+                redis::cmd("PING")
+                    .query_async::<String>(&mut connection)
+                    .await
+            };
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), ping).await {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{} did not answer on port {} within 5 s",
+                self.binary.display(),
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

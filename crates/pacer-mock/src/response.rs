@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::body::MockBody;
@@ -41,10 +42,12 @@ pub fn retry_after_value(form: RetryAfterForm, wait: Duration) -> Option<String>
 pub(crate) fn json(
     config: &MockConfig,
     status: StatusCode,
-    body: &Value,
+    body: &impl Serialize,
     quotas: &[QuotaStatus],
 ) -> Response<MockBody> {
-    let bytes = Bytes::from(body.to_string());
+    // Straight to bytes: a `Value` first would build the whole tree again
+    // (for `/__stats`, one map per key).
+    let bytes = serde_json::to_vec(body).map_or(Bytes::from_static(b"null"), Bytes::from);
     let mut res = Response::new(MockBody::full(bytes));
     *res.status_mut() = status;
     let headers = res.headers_mut();

@@ -54,15 +54,42 @@
 //!   [`RateError::Unavailable`](super::RateError::Unavailable) — nothing is
 //!   sent beyond the shared quota; a dead-letter layer records the failure.
 //! - [`Fallback::Local`]: calls are paced by a local limiter holding a
-//!   `share` of the quota (`0.25` for four processes). Around the switch
-//!   the two may together grant up to `share` of a window more than the
-//!   quota (Redis does not see the local grants); the server's 429s, if
-//!   any, pause the destination as usual.
+//!   `share` of the quota (`0.25` for four processes). Around each switch
+//!   (to the local limiter, and back to Redis) the two may together grant
+//!   up to `share` of a window more than the quota (Redis does not see the
+//!   local grants); the server's 429s, if any, pause the destination as
+//!   usual.
 //!
 //! Every Redis call has a timeout; after a failure Redis is left alone for
 //! [`retry_after`](RedisLimiterBuilder::retry_after) (calls take the
 //! fallback at once), then tried again; the connection reconnects by
 //! itself. Nothing here panics.
+//!
+//! # When Redis comes back without its data
+//!
+//! A Redis restarted without persistence (or failed over to a replica
+//! behind, or evicting keys) forgets the grants still in the windows,
+//! some reserved ahead and not yet sent: granting on that empty state
+//! would let up to a whole quota more through. Redis keeps the latest slot
+//! it granted while a grant there still counts, and each process sends the
+//! latest slot Redis granted it; a process holding a later slot that still
+//! counts proves the data gone. Every
+//! process is then paused — the pause a 429 sets — until no grant made
+//! before can count: `max_wait` from now (the furthest a reservation
+//! goes; the process's own latest slot when `max_wait` is unbounded), plus
+//! the longest band shorter than a day. Calls fail with
+//! [`RateError::QuotaExhausted`](super::RateError::QuotaExhausted) or wait
+//! meanwhile; nothing goes beyond the quota.
+//!
+//! The fence holds for processes with the same `max_wait` that hold a
+//! grant that still counts; the first of them to call after the loss sets
+//! it. A process with nothing that counts cannot tell an empty Redis from
+//! an idle destination: if it calls first, it is granted what the empty
+//! state allows until one that knows better calls. Bands of a day or more
+//! are not fenced (that would stop the destination for a day): what they
+//! counted is lost with the data — run Redis with persistence (AOF) where
+//! a daily cap must hold across restarts. Grants of the local fallback
+//! are not Redis's to forget: they are the switch's excess above.
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -3,7 +3,7 @@
 //! a failure).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
@@ -41,6 +41,10 @@ pub(crate) struct RedisCore {
     /// Makes window members unique across processes.
     nonce_prefix: u64,
     nonces: AtomicU64,
+    /// The latest slot Redis granted this process (µs of Redis time, 0:
+    /// none), sent with every reservation: a Redis that has lost the
+    /// bands' state is found out by it (see `script.lua`).
+    latest: AtomicI64,
     /// Redis's clock as seen from here: see `local_instant`.
     offset: Mutex<Option<Offset>>,
 }
@@ -79,6 +83,7 @@ impl RedisCore {
             fallback: settings.fallback,
             nonce_prefix: rand::rngs::StdRng::from_os_rng().random(),
             nonces: AtomicU64::new(0),
+            latest: AtomicI64::new(0),
             offset: Mutex::new(None),
         })
     }
@@ -162,10 +167,18 @@ impl RedisCore {
             max_wait,
             extra_wait,
             nonce: &nonce,
+            latest: self.latest.load(Ordering::Relaxed),
         };
         let invocation = script::reserve(&self.keys, &self.bands(), ask);
         let values: Vec<i64> = self.call(invocation).await?;
-        Reply::parse(&values).ok_or_else(|| format!("unexpected reply from Redis: {values:?}"))
+        let reply = Reply::parse(&values)
+            .ok_or_else(|| format!("unexpected reply from Redis: {values:?}"))?;
+        if let Reply::Granted { slot, .. } = reply
+            && cost > 0
+        {
+            self.latest.fetch_max(slot, Ordering::Relaxed);
+        }
+        Ok(reply)
     }
 
     /// Hold every process back for `length`.

@@ -8,7 +8,9 @@
 -- KEYS[1]  last granted slot (a new slot is never earlier: FIFO)
 -- KEYS[2]  end of the shared pause (a 429 seen by any process)
 -- KEYS[3]  next slot of the paced restart after a pause
--- KEYS[3+i] band i's state: 'r' GCRA theoretical arrival time (string);
+-- KEYS[4]  the latest slot granted, kept while a grant there still counts
+--          in the fenced bands (see the lost-state fence below)
+-- KEYS[4+i] band i's state: 'r' GCRA theoretical arrival time (string);
 --           'w' exact window: sorted set, one member per unit of cost,
 --           scored by its slot; 'b' bucketed window: hash of bucket index
 --           to cost, with fields 'first' (lowest bucket), 'held' (sum)
@@ -17,8 +19,9 @@
 -- ARGV[1] = 'reserve':
 --   ARGV[2] cost, ARGV[3] max wait (-1: unbounded), ARGV[4] extra wait
 --   (this process's own pause), ARGV[5] unique member prefix, ARGV[6]
---   restart spacing (0: no window band), ARGV[7] window guard, then three
---   per band: kind, a, b ('r': interval, burst; 'w'/'b': limit, window)
+--   restart spacing (0: no window band), ARGV[7] window guard, ARGV[8]
+--   the latest slot this process was granted (0: none), ARGV[9] the
+--   fenced span (0: no fence), then three per band: kind, a, b ('r': interval, burst; 'w'/'b': limit, window)
 --   -> {0, wait, slot}  granted: sleep `wait`, the slot is `slot`
 --      {1, wait, slot}  refused: the slot is beyond the max wait
 --      {2, band, capacity}  refused: the cost exceeds a band's capacity
@@ -27,7 +30,7 @@
 --   -> {0, length, end}
 
 local BUCKETS = 1024
-local FIRST_BAND = 8
+local FIRST_BAND = 10
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -55,7 +58,7 @@ local function bands(first)
   local i = first
   while ARGV[i + 2] do
     list[#list + 1] = { kind = ARGV[i], a = tonumber(ARGV[i + 1]), b = tonumber(ARGV[i + 2]),
-                        key = KEYS[3 + #list + 1] }
+                        key = KEYS[4 + #list + 1] }
     i = i + 3
   end
   return list
@@ -91,9 +94,33 @@ local floor = now + tonumber(ARGV[4])
 local nonce = ARGV[5]
 local spacing = tonumber(ARGV[6])
 local guard = tonumber(ARGV[7])
+local mine = tonumber(ARGV[8])
+local fenced = tonumber(ARGV[9])
 local list = bands(FIRST_BAND)
 
 local pause_end = number(KEYS[2])
+
+-- The lost-state fence. KEYS[4] holds the latest slot granted for as long
+-- as a grant there still counts, so while Redis keeps its data it is never
+-- below a slot that counts. A process granted a later slot that still
+-- counts proves the data gone (a restart without persistence, a failover
+-- to a replica behind, an eviction): the bands forgot grants that are
+-- still in their windows, some perhaps not yet sent. Every process is then
+-- paused until none of them can count: the latest slot any process may
+-- hold (now + max wait, the furthest a reservation goes; this process's
+-- own latest when unbounded), plus the fenced span and the guard.
+local seen = number(KEYS[4])
+if fenced > 0 and mine > seen and mine + fenced + guard > now then
+  local horizon = mine
+  if max_wait >= 0 and now + max_wait > horizon then horizon = now + max_wait end
+  local fence = horizon + fenced + guard
+  if fence > pause_end then
+    pause_end = fence
+    redis.call('SET', KEYS[2], int(fence), 'PX', ttl(fence))
+  end
+  seen = horizon
+  redis.call('SET', KEYS[4], int(seen), 'PX', ttl(seen + fenced + guard))
+end
 if pause_end > floor then floor = pause_end end
 local slot = floor
 -- The earliest slot any process can be granted. Pruning goes by this, not
@@ -240,6 +267,9 @@ for _, band in ipairs(list) do
   end
 end
 redis.call('SET', KEYS[1], int(slot), 'PX', ttl(slot))
+if fenced > 0 and slot > seen then
+  redis.call('SET', KEYS[4], int(slot), 'PX', ttl(slot + fenced + guard))
+end
 if next_ramp then
   redis.call('SET', KEYS[3], int(next_ramp), 'PX', ttl(next_ramp))
 elseif ramp then

@@ -118,6 +118,7 @@ pub(super) struct Keys {
     slot: String,
     pause: String,
     ramp: String,
+    seen: String,
     bands: Vec<String>,
 }
 
@@ -128,6 +129,7 @@ impl Keys {
             slot: name("slot"),
             pause: name("pause"),
             ramp: name("ramp"),
+            seen: name("seen"),
             bands: bands
                 .iter()
                 .enumerate()
@@ -138,7 +140,11 @@ impl Keys {
 
     fn invocation(&self) -> ScriptInvocation<'static> {
         let mut invocation = SCRIPT.prepare_invoke();
-        invocation.key(&self.slot).key(&self.pause).key(&self.ramp);
+        invocation
+            .key(&self.slot)
+            .key(&self.pause)
+            .key(&self.ramp)
+            .key(&self.seen);
         for key in &self.bands {
             invocation.key(key);
         }
@@ -163,6 +169,21 @@ fn spacing(bands: &[RemoteBand]) -> u64 {
         .map_or(0, RemoteBand::spacing)
 }
 
+/// Bands this long or longer are not fenced when Redis has lost their
+/// state: the fence would stop the destination for a day.
+const UNFENCED_SPAN: u64 = 86_400_000_000;
+
+/// The span the lost-state fence waits out (µs): the longest band shorter
+/// than a day (0: none, no fence). See `script.lua`.
+fn fenced_span(bands: &[RemoteBand]) -> u64 {
+    bands
+        .iter()
+        .map(RemoteBand::span)
+        .filter(|&span| span < UNFENCED_SPAN)
+        .max()
+        .unwrap_or(0)
+}
+
 /// What one reservation asks of the script.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Ask<'a> {
@@ -173,6 +194,9 @@ pub(super) struct Ask<'a> {
     pub(super) extra_wait: Duration,
     /// Unique among every process's reservations: window members.
     pub(super) nonce: &'a str,
+    /// The latest slot this process was granted (µs of Redis time; 0:
+    /// none): it tells the script when Redis has lost the bands' state.
+    pub(super) latest: i64,
 }
 
 /// The script call that reserves `ask` in every band.
@@ -189,7 +213,9 @@ pub(super) fn reserve(
         .arg(micros(ask.extra_wait))
         .arg(ask.nonce)
         .arg(spacing(bands))
-        .arg(micros(WINDOW_GUARD));
+        .arg(micros(WINDOW_GUARD))
+        .arg(ask.latest)
+        .arg(fenced_span(bands));
     add_bands(&mut invocation, bands);
     invocation
 }

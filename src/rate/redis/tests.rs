@@ -206,3 +206,66 @@ async fn a_local_pause_keeps_an_exact_window() {
 async fn a_local_pause_keeps_a_bucketed_window() {
     a_local_pause_keeps_shared_history("pause-buckets", crate::rate::EXACT_LIMIT + 4).await;
 }
+
+/// Deletes every key of destination `key`, as a Redis restarted without
+/// persistence (or an eviction) would.
+async fn lose_state(key: &str) {
+    let client = ::redis::Client::open(url()).expect("a Redis URL");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("these tests need Redis at {} ({e})", url()));
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg(format!("pacer:{{{key}}}:*"))
+        .query_async(&mut connection)
+        .await
+        .expect("KEYS");
+    assert!(!keys.is_empty(), "the destination has keys");
+    let _: i64 = ::redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut connection)
+        .await
+        .expect("DEL");
+}
+
+#[tokio::test]
+async fn lost_state_fences_every_process_until_no_grant_counts() {
+    let key = unique_key("lost-state");
+    let window = Duration::from_millis(400);
+    let quotas = [Quota::window(3, window).unwrap()];
+    let (a, b) = (core(&key, &quotas), core(&key, &quotas));
+    for _ in 0..3 {
+        slot(&a, 1).await;
+    }
+    lose_state(&key).await;
+    // A process that knows nothing of the grants sees an empty Redis…
+    let max_wait = Some(Duration::from_millis(100));
+    // …but the one holding them proves the state lost: every process is
+    // held until a slot reserved up to max_wait ago has left the window.
+    let reply = a.reserve(1, max_wait, Duration::ZERO).await.expect("Redis");
+    let Reply::TooFar { wait } = reply else {
+        panic!("granted over grants Redis forgot: {reply:?}");
+    };
+    assert!(wait >= window + Duration::from_millis(100), "{wait:?}");
+    let reply = b.reserve(1, max_wait, Duration::ZERO).await.expect("Redis");
+    assert!(matches!(reply, Reply::TooFar { .. }), "{reply:?}");
+    // Unbounded, a call gets the fence's end as its slot.
+    let fenced = slot(&b, 1).await;
+    let now = match b.reserve(0, None, Duration::ZERO).await {
+        Ok(Reply::Granted { now, .. }) => now,
+        other => panic!("{other:?}"),
+    };
+    assert!(fenced - now >= 400_000, "{}", fenced - now);
+}
+
+#[tokio::test]
+async fn intact_state_sets_no_fence() {
+    let key = unique_key("no-fence");
+    let quotas = [Quota::window(3, Duration::from_millis(400)).unwrap()];
+    let (a, b) = (core(&key, &quotas), core(&key, &quotas));
+    let first = slot(&a, 1).await;
+    slot(&b, 1).await;
+    // `a` is behind `b`'s latest slot: that is no evidence of a loss.
+    let third = slot(&a, 1).await;
+    assert!(third - first < 100_000, "{}", third - first);
+}
