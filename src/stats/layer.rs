@@ -52,22 +52,22 @@ fn record_status(span: &Span, status: Option<http::StatusCode>) {
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for super::Requests {}
-    impl Sealed for super::Attempts {}
-    impl Sealed for super::GrpcRequests {}
-    impl Sealed for super::GrpcAttempts {}
+    impl Sealed for super::EachRequest {}
+    impl Sealed for super::EachAttempt {}
+    impl Sealed for super::EachGrpcRequest {}
+    impl Sealed for super::EachGrpcAttempt {}
 }
 
 /// Count requests, once each, and their final outcome (top of a stack).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Requests;
+pub struct EachRequest;
 
 /// Count every attempt that reaches the inner service, and 429s, 5xx and
 /// transport errors among their answers (bottom of a stack).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Attempts;
+pub struct EachAttempt;
 
-impl Level for Requests {
+impl Level for EachRequest {
     fn started(stats: &Stats) {
         stats.request();
     }
@@ -105,7 +105,7 @@ fn request_ended<B>(
     );
 }
 
-impl Level for Attempts {
+impl Level for EachAttempt {
     fn started(stats: &Stats) {
         stats.attempt();
     }
@@ -125,18 +125,18 @@ impl Level for Attempts {
     }
 }
 
-/// [`Requests`] for gRPC: a call whose `grpc-status` (in the headers of a
+/// [`EachRequest`] for gRPC: a call whose `grpc-status` (in the headers of a
 /// trailers-only answer) is not `OK` failed, though its HTTP status is 200.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcRequests;
+pub struct EachGrpcRequest;
 
-/// [`Attempts`] for gRPC: `RESOURCE_EXHAUSTED` counts as a 429 and
+/// [`EachAttempt`] for gRPC: `RESOURCE_EXHAUSTED` counts as a 429 and
 /// `UNAVAILABLE` as a 503, the rest through the usual gRPC-to-HTTP table
 /// (see [`grpc_http_status`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcAttempts;
+pub struct EachGrpcAttempt;
 
-impl Level for GrpcRequests {
+impl Level for EachGrpcRequest {
     fn started(stats: &Stats) {
         stats.request();
     }
@@ -152,7 +152,7 @@ impl Level for GrpcRequests {
     fn cancelled(_: &Stats) {}
 }
 
-impl Level for GrpcAttempts {
+impl Level for EachGrpcAttempt {
     fn started(stats: &Stats) {
         stats.attempt();
     }
@@ -207,12 +207,12 @@ pub struct RecordLayer<L> {
 }
 
 /// Counts requests and their final outcome; place it at the top of a stack.
-pub type RecordRequestsLayer = RecordLayer<Requests>;
+pub type RecordRequestsLayer = RecordLayer<EachRequest>;
 
 /// Counts attempts and how the server answered them; place it at the
 /// bottom of a stack, below retries and the limiter, so it sees what the
 /// server sees.
-pub type RecordAttemptsLayer = RecordLayer<Attempts>;
+pub type RecordAttemptsLayer = RecordLayer<EachAttempt>;
 
 impl<L> RecordLayer<L> {
     /// Count into `stats`.
@@ -237,7 +237,7 @@ impl<S, L> Layer<S> for RecordLayer<L> {
 }
 
 /// Counts the calls through it into a [`Stats`], at the [`Level`] `L`:
-/// [`Requests`] or [`Attempts`]; and runs each call in a tracing span
+/// [`EachRequest`] or [`EachAttempt`]; and runs each call in a tracing span
 /// (DEBUG): `pacer_request{destination, status, attempts, error}` at the
 /// request level, `pacer_attempt{status, error}` (its child) at the
 /// attempt level. With no subscriber interested, a span costs a relaxed
@@ -255,11 +255,11 @@ pub struct Record<S, L> {
 
 crate::macros::inner_access!(Record<S, L>);
 
-/// Counts requests and their final outcome; see [`Requests`].
-pub type RecordRequests<S> = Record<S, Requests>;
+/// Counts requests and their final outcome; see [`EachRequest`].
+pub type RecordRequests<S> = Record<S, EachRequest>;
 
-/// Counts attempts and their answers; see [`Attempts`].
-pub type RecordAttempts<S> = Record<S, Attempts>;
+/// Counts attempts and their answers; see [`EachAttempt`].
+pub type RecordAttempts<S> = Record<S, EachAttempt>;
 
 impl<S, L, Request, B> Service<Request> for Record<S, L>
 where

@@ -48,6 +48,7 @@ pub mod metrics;
 pub use counters::{Stats, StatsSnapshot};
 pub(crate) use facade::{EventCounter, ValueGauge};
 pub use layer::{
-    Attempts, GrpcAttempts, GrpcRequests, Level, Record, RecordAttempts, RecordAttemptsLayer,
-    RecordLayer, RecordRequests, RecordRequestsLayer, Requests, ResponseFuture, grpc_http_status,
+    EachAttempt, EachGrpcAttempt, EachGrpcRequest, EachRequest, Level, Record, RecordAttempts,
+    RecordAttemptsLayer, RecordLayer, RecordRequests, RecordRequestsLayer, ResponseFuture,
+    grpc_http_status,
 };

@@ -11,7 +11,7 @@ use crate::classify::{BoxErrors, GrpcClassifier, MinWait};
 use crate::concurrency::{ConcurrencyLimit, ConcurrencyLimitLayer};
 use crate::rate::{RateLimit, RateLimitLayer};
 use crate::retry::{HttpReplay, Retry, RetryLayer};
-use crate::stats::{GrpcAttempts, GrpcRequests, Record, RecordLayer};
+use crate::stats::{EachGrpcAttempt, EachGrpcRequest, Record, RecordLayer};
 use crate::{ConfigError, Pacer};
 
 /// Default [`GrpcPacerLayer::max_buffer`]: 1 MiB, a quarter of gRPC's
@@ -31,11 +31,11 @@ pub type IntoTonic = fn(Request<GrpcBody>) -> Request<::tonic::body::Body>;
 pub type GrpcPacerService<S> = BufferUnary<
     Record<
         Retry<
-            ConcurrencyLimit<RateLimit<Record<MapRequest<S, IntoTonic>, GrpcAttempts>>>,
+            ConcurrencyLimit<RateLimit<Record<MapRequest<S, IntoTonic>, EachGrpcAttempt>>>,
             GrpcPolicyClassifier,
             HttpReplay,
         >,
-        GrpcRequests,
+        EachGrpcRequest,
     >,
 >;
 
@@ -138,7 +138,7 @@ impl<S> Layer<S> for GrpcPacerLayer {
         let pacer = &self.pacer;
         let into_tonic: IntoTonic = |request| request.map(GrpcBody::into_tonic);
         let bottom = MapRequest::new(channel, into_tonic);
-        let attempts = RecordLayer::<GrpcAttempts>::new(pacer.counters().clone()).layer(bottom);
+        let attempts = RecordLayer::<EachGrpcAttempt>::new(pacer.counters().clone()).layer(bottom);
         let paced = RateLimitLayer::new(pacer.limiter().clone()).layer(attempts);
         // With adaptive concurrency the static cap is unlimited and the
         // controller's cap is the one that holds; gRPC calls respect it at
@@ -149,7 +149,7 @@ impl<S> Layer<S> for GrpcPacerLayer {
         };
         let capped = ConcurrencyLimitLayer::new(cap).layer(paced);
         let retried = self.retry.layer(capped);
-        let requests = RecordLayer::<GrpcRequests>::new(pacer.counters().clone()).layer(retried);
+        let requests = RecordLayer::<EachGrpcRequest>::new(pacer.counters().clone()).layer(retried);
         BufferUnary::new(requests, Arc::from(self.methods.clone()), self.max_buffer)
     }
 }
