@@ -224,7 +224,7 @@ impl Redaction {
         while let Some(at) = rest.find("://") {
             let start = rest[..at]
                 .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')))
-                .map_or(0, |i| i + 1);
+                .map_or(0, |i| after_char(rest, i));
             let end = rest[at..]
                 .find(|c: char| {
                     c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`' | ')' | '\\')
@@ -257,7 +257,7 @@ impl Redaction {
             }
             let name_start = text[..name_end]
                 .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '%')))
-                .map_or(0, |j| j + 1);
+                .map_or(0, |j| after_char(text, j));
             // The value just after, maybe in quotes.
             let mut value_start = i + 1;
             while value_start < bytes.len() && bytes[value_start] == b' ' {
@@ -299,6 +299,12 @@ impl Redaction {
     }
 }
 
+/// The index just after the character that starts at `at` in `text`
+/// (`rfind` gives a character's start, which may be several bytes long).
+fn after_char(text: &str, at: usize) -> usize {
+    at + text[at..].chars().next().map_or(1, char::len_utf8)
+}
+
 /// The values after authorization schemes (`Bearer abc…`) hidden.
 fn schemes_in(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
@@ -306,9 +312,12 @@ fn schemes_in(text: &str) -> String {
     let mut copied = 0;
     let mut i = 0;
     while i < text.len() {
+        // Bytes, not `str` slices: `i` may fall inside a multi-byte
+        // character (a scheme, all ASCII, never starts there).
+        let bytes = lower.as_bytes();
         let found = AUTH_SCHEMES.iter().find(|scheme| {
-            lower[i..].starts_with(*scheme)
-                && (i == 0 || !lower.as_bytes()[i - 1].is_ascii_alphanumeric())
+            bytes[i..].starts_with(scheme.as_bytes())
+                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
         });
         let Some(scheme) = found else {
             i += 1;
@@ -476,8 +485,33 @@ mod tests {
             r.url("https://h.test/v1/keys:lookup?n=1"),
             "https://h.test/v1/keys:lookup?n=1"
         );
+        // Any text, any characters: no panic, non-ASCII kept.
+        let accented = r.text("échec: Bearer ünïcødé-tøkèn-123 — clé=secret ✓ key=ß");
+        assert!(
+            !accented.contains("tøkèn") && accented.contains("échec") && accented.contains('✓')
+        );
+        for text in [
+            "é", "Bé", "bearer", "x=", ":", "\"\":\"", "key=\"", "a://", "://@",
+        ] {
+            let _ = r.text(text);
+        }
         // Twice is once.
         let once = r.text("https://u:p@h/?key=1 Bearer abcdefghij");
         assert_eq!(r.text(&once), once);
+    }
+
+    proptest::proptest! {
+        /// Any text, any URL: no panic, and redacting twice changes nothing more.
+        #[test]
+        fn any_text_is_handled(text in ".{0,80}", name in "[a-zA-Z_%-]{0,12}") {
+            let r = Redaction::default();
+            let framed = format!("GET https://u:p@h/?{name}={text} {name}: {text} Bearer {text}");
+            for input in [text.as_str(), framed.as_str()] {
+                let once = r.text(input);
+                proptest::prop_assert_eq!(r.text(&once), once.clone());
+                let _ = r.url(input);
+                let _ = r.hides_name(input);
+            }
+        }
     }
 }
