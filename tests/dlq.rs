@@ -1,5 +1,9 @@
 //! Dead letters: what gets recorded, redaction, leases, replay, durability.
 
+#[cfg(feature = "sqlite")]
+#[path = "support/files.rs"]
+mod files;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -244,11 +248,9 @@ async fn sqlite_store_leases_acks_and_releases_and_redacts_on_disk() {
         .unwrap();
     drop(store);
     // Neither the file nor its write-ahead log holds the secrets.
-    for file in std::fs::read_dir(&dir).unwrap() {
-        let bytes = std::fs::read(file.unwrap().path()).unwrap();
-        let text = String::from_utf8_lossy(&bytes);
-        assert!(!text.contains("top-secret-token") && !text.contains("key-123"));
-    }
+    let bytes = files::bytes_at_rest(&dir).await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains("top-secret-token") && !text.contains("key-123"));
     let reopened = SqliteStore::open(&path).unwrap();
     let letters = reopened.peek(10).await.unwrap();
     assert!(

@@ -13,6 +13,8 @@
 #![cfg(all(feature = "sqlite", feature = "metrics"))]
 
 // The mock client fixture lives with the mock (one copy for both crates).
+#[path = "support/files.rs"]
+mod files;
 #[cfg(feature = "redis")]
 mod redis_common;
 #[path = "../crates/pacer-mock/tests/support/mod.rs"]
@@ -339,26 +341,8 @@ async fn no_secret_is_stored_in_a_sqlite_dead_letter() {
         "{text}"
     );
     // And nothing in the file's bytes either (WAL and journal included).
-    // The group writer's blocking task may still hold the connection for a
-    // moment after the last put answered; when it closes, SQLite folds the
-    // WAL into the main file and deletes it. A file that vanishes mid-scan
-    // means a fold happened: scan again, so every byte is read at rest.
     drop(store);
-    let bytes = loop {
-        let mut bytes = Vec::new();
-        let mut vanished = false;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            match std::fs::read(entry.unwrap().path()) {
-                Ok(file) => bytes.extend(file),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => vanished = true,
-                Err(error) => panic!("{error}"),
-            }
-        }
-        if !vanished {
-            break bytes;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let bytes = files::bytes_at_rest(&dir).await;
     let raw = String::from_utf8_lossy(&bytes);
     assert_eq!(leaks(&corpus, &raw), Vec::<&str>::new());
     let _ = std::fs::remove_dir_all(&dir);
