@@ -106,24 +106,27 @@
 
 mod aimd;
 mod check;
-mod concurrency;
-mod concurrency_layer;
-mod controller;
+pub mod concurrency;
 mod cubic;
 mod ewma;
-pub mod future;
-mod gate;
-mod header_pacing;
-mod layer;
+pub mod rate;
 mod send_rate;
-mod service;
 mod strategy;
 
 pub use aimd::{Aimd, AimdBuilder};
-pub use concurrency::{ConcurrencyController, ConcurrencyControllerBuilder, ConcurrencyStats};
-pub use concurrency_layer::{AdaptiveConcurrency, AdaptiveConcurrencyLayer};
-pub use controller::{RateController, RateControllerBuilder, RateStats, Stamp};
+pub use concurrency::{
+    AdaptiveConcurrency, AdaptiveConcurrencyLayer, ConcurrencyController,
+    ConcurrencyControllerBuilder, ConcurrencyStats,
+};
 pub use cubic::{Cubic, CubicBuilder};
-pub use layer::AdaptiveRateLayer;
-pub use service::AdaptiveRate;
+pub use rate::{
+    AdaptiveRate, AdaptiveRateLayer, RateController, RateControllerBuilder, RateStats, Stamp,
+};
 pub use strategy::{AdaptiveStrategy, Rate};
+
+/// The response futures of both layers, under the names they had before
+/// each feature got its own module.
+pub mod future {
+    pub use super::concurrency::future::ResponseFuture as ConcurrencyResponseFuture;
+    pub use super::rate::future::ResponseFuture;
+}

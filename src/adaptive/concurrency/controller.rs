@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::check::check_factor;
-use super::ewma::EwmaVar;
 use crate::ConfigError;
+use crate::adaptive::check::check_factor;
+use crate::adaptive::ewma::EwmaVar;
 use crate::classify::Outcome;
 use crate::concurrency::ConcurrencyLimiter;
 use crate::stats::ValueGauge;

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use super::gate::{Gate, Passing};
 use super::header_pacing::{Action, HeaderPacing};
-use super::{AdaptiveStrategy, Rate};
 use crate::ConfigError;
+use crate::adaptive::{AdaptiveStrategy, Rate};
 use crate::classify::{Classification, Outcome};
 use crate::headers::MAX_DELAY;
 use crate::rate::{Headroom, Limiter, Quota, QuotaKind};

@@ -11,7 +11,7 @@ use futures_util::future::{Either, select};
 use tokio::sync::{Mutex, Notify};
 use tokio::time::{Instant, sleep_until};
 
-use super::Rate;
+use crate::adaptive::Rate;
 
 /// Why a gate exists at all: the limiter hands out FIFO slots that are
 /// fixed once reserved. If the rate collapses to 0.5/s, 64 queued callers

@@ -1,66 +1,15 @@
-//! [`AdaptiveConcurrencyLayer`] and its service.
+//! [`AdaptiveConcurrency`]: a concurrency cap tuned by round trips.
 
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tower_layer::Layer;
 use tower_service::Service;
 
 use super::ConcurrencyController;
-use super::future::ConcurrencyResponseFuture;
-use crate::classify::{Classify, HttpClassifier};
+use super::future::ResponseFuture;
+use crate::classify::Classify;
 use crate::concurrency::ConcurrencyLimit;
-
-/// Caps the calls in flight with the controller's
-/// [`ConcurrencyLimiter`](crate::concurrency::ConcurrencyLimiter) and
-/// reports each call's round-trip time and outcome to the
-/// [`ConcurrencyController`], which resizes the cap; see
-/// [`AdaptiveConcurrency`].
-///
-/// Place it right around the inner service (below the
-/// [`RateLimitLayer`](crate::rate::RateLimitLayer)), so the time it measures
-/// is the server's, not a wait for a rate-limit slot.
-#[derive(Debug, Clone)]
-pub struct AdaptiveConcurrencyLayer<C = HttpClassifier> {
-    controller: ConcurrencyController,
-    classifier: Arc<C>,
-}
-
-impl AdaptiveConcurrencyLayer<HttpClassifier> {
-    /// Report to `controller`, classifying with the default HTTP rules
-    /// (for an inner service whose error implements `std::error::Error`).
-    pub fn new(controller: ConcurrencyController) -> Self {
-        Self::with_classifier(controller, HttpClassifier::default())
-    }
-}
-
-impl<C> AdaptiveConcurrencyLayer<C> {
-    /// Report to `controller`, classifying with `classifier`.
-    pub fn with_classifier(controller: ConcurrencyController, classifier: C) -> Self {
-        Self {
-            controller,
-            classifier: Arc::new(classifier),
-        }
-    }
-
-    /// The shared controller.
-    pub fn controller(&self) -> &ConcurrencyController {
-        &self.controller
-    }
-}
-
-impl<S, C> Layer<S> for AdaptiveConcurrencyLayer<C> {
-    type Service = AdaptiveConcurrency<S, C>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AdaptiveConcurrency {
-            inner: ConcurrencyLimit::new(inner, self.controller.limiter().clone()),
-            controller: self.controller.clone(),
-            classifier: self.classifier.clone(),
-        }
-    }
-}
 
 /// A [`ConcurrencyLimit`] whose cap follows a [`ConcurrencyController`].
 ///
@@ -77,6 +26,14 @@ pub struct AdaptiveConcurrency<S, C> {
 }
 
 impl<S, C> AdaptiveConcurrency<S, C> {
+    pub(crate) fn new(inner: S, controller: ConcurrencyController, classifier: Arc<C>) -> Self {
+        Self {
+            inner: ConcurrencyLimit::new(inner, controller.limiter().clone()),
+            controller,
+            classifier,
+        }
+    }
+
     /// The shared controller.
     pub fn controller(&self) -> &ConcurrencyController {
         &self.controller
@@ -125,8 +82,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future =
-        ConcurrencyResponseFuture<crate::concurrency::future::ResponseFuture<S::Future>, C>;
+    type Future = ResponseFuture<crate::concurrency::future::ResponseFuture<S::Future>, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -134,7 +90,7 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let dispatched = self.controller.dispatch();
-        ConcurrencyResponseFuture::new(
+        ResponseFuture::new(
             self.inner.call(request),
             dispatched,
             self.controller.clone(),
