@@ -40,15 +40,19 @@
 
 mod counters;
 mod facade;
+pub mod future;
 mod layer;
+mod level;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
+mod service;
 
 pub use counters::{Stats, StatsSnapshot};
 pub(crate) use facade::{EventCounter, ValueGauge};
-pub use layer::{
-    EachAttempt, EachGrpcAttempt, EachGrpcRequest, EachRequest, Level, Record, RecordAttempts,
-    RecordAttemptsLayer, RecordLayer, RecordRequests, RecordRequestsLayer, ResponseFuture,
-    grpc_http_status,
+pub use future::ResponseFuture;
+pub use layer::{RecordAttemptsLayer, RecordLayer, RecordRequestsLayer};
+pub use level::{
+    EachAttempt, EachGrpcAttempt, EachGrpcRequest, EachRequest, Level, grpc_http_status,
 };
+pub use service::{Record, RecordAttempts, RecordRequests};
