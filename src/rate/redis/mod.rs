@@ -54,11 +54,15 @@
 //!   [`RateError::Unavailable`](super::RateError::Unavailable) — nothing is
 //!   sent beyond the shared quota; a dead-letter layer records the failure.
 //! - [`Fallback::Local`]: calls are paced by a local limiter holding a
-//!   `share` of the quota (`0.25` for four processes). Around each switch
-//!   (to the local limiter, and back to Redis) the two may together grant
-//!   up to `share` of a window more than the quota (Redis does not see the
-//!   local grants); the server's 429s, if any, pause the destination as
-//!   usual.
+//!   `share` of the quota (`0.25` for four processes). On the switch to
+//!   the local limiter, each process may grant up to its `share` of a
+//!   window on top of what Redis granted before (Redis does not see the
+//!   local grants). On the way back, a process that granted locally first
+//!   pauses every process through Redis until its local grants no longer
+//!   count (at most the longest band shorter than a day), so Redis does not
+//!   grant a quota on top of them; only a process still on its fallback
+//!   meanwhile (it cannot reach Redis) may go beyond, by its `share` per
+//!   window. The server's 429s, if any, pause the destination as usual.
 //!
 //! Every Redis call has a timeout; after a failure Redis is left alone for
 //! [`retry_after`](RedisLimiterBuilder::retry_after) (calls take the
@@ -89,7 +93,7 @@
 //! are not fenced (that would stop the destination for a day): what they
 //! counted is lost with the data — run Redis with persistence (AOF) where
 //! a daily cap must hold across restarts. Grants of the local fallback
-//! are not Redis's to forget: they are the switch's excess above.
+//! are fenced on the way back, as above.
 //!
 //! ```no_run
 //! use std::time::Duration;

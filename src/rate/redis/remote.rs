@@ -47,6 +47,10 @@ pub(crate) struct RedisCore {
     latest: AtomicI64,
     /// Redis's clock as seen from here: see `local_instant`.
     offset: Mutex<Option<Offset>>,
+    /// Until when the grants the local fallback made may still count at
+    /// the server (Redis never saw them): the way back to Redis first
+    /// pauses every process until then.
+    local_grants_count_until: Mutex<Option<Instant>>,
 }
 
 /// The smallest gap seen between a reply's arrival (ns after `epoch`) and
@@ -85,6 +89,7 @@ impl RedisCore {
             nonces: AtomicU64::new(0),
             latest: AtomicI64::new(0),
             offset: Mutex::new(None),
+            local_grants_count_until: Mutex::new(None),
         })
     }
 
@@ -154,6 +159,52 @@ impl RedisCore {
         format!("{:016x}{n:x}", self.nonce_prefix)
     }
 
+    /// The local fallback granted a slot at `slot`: it may count at the
+    /// server for the longest fenced band after it.
+    pub(super) fn note_local_grant(&self, slot: Instant) {
+        let span = Duration::from_micros(script::fenced_span(&self.bands()));
+        let counts_until = slot + span;
+        let mut until = self
+            .local_grants_count_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *until = Some(until.map_or(counts_until, |u| u.max(counts_until)));
+    }
+
+    /// Back from the fallback: Redis never saw the local grants, so every
+    /// process is paused until none of them can count; otherwise Redis
+    /// would grant a whole quota on top of them. Returns how much longer
+    /// this process's own call must wait. An error leaves the record, for
+    /// the next try.
+    async fn fence_local_grants(&self) -> Result<Duration, String> {
+        let pending = *self
+            .local_grants_count_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(until) = pending else {
+            return Ok(Duration::ZERO);
+        };
+        let length = until.saturating_duration_since(Instant::now());
+        if !length.is_zero() {
+            self.pause(length).await?;
+            tracing::info!(
+                key = %self.key,
+                ?length,
+                "back on Redis: every process paused until the fallback's grants no longer count"
+            );
+        }
+        let mut record = self
+            .local_grants_count_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // A local grant made meanwhile (another caller still on the
+        // fallback) keeps its own record.
+        if *record == Some(until) {
+            *record = None;
+        }
+        Ok(length)
+    }
+
     /// Ask Redis for a slot.
     pub(super) async fn reserve(
         &self,
@@ -161,6 +212,7 @@ impl RedisCore {
         max_wait: Option<Duration>,
         extra_wait: Duration,
     ) -> Result<Reply, String> {
+        let extra_wait = extra_wait.max(self.fence_local_grants().await?);
         let nonce = self.nonce();
         let ask = Ask {
             cost,

@@ -80,6 +80,9 @@ fn fall_back(limiter: &Limiter, cost: u64, reason: String) -> Result<Reservation
     match local.reserve(cost) {
         Ok(reservation) => {
             let wait = reservation.delay();
+            if let Some(core) = limiter.redis_core() {
+                core.note_local_grant(Instant::now() + wait);
+            }
             if !wait.is_zero() {
                 limiter.record_wait(wait);
             }

@@ -175,7 +175,7 @@ const UNFENCED_SPAN: u64 = 86_400_000_000;
 
 /// The span the lost-state fence waits out (µs): the longest band shorter
 /// than a day (0: none, no fence). See `script.lua`.
-fn fenced_span(bands: &[RemoteBand]) -> u64 {
+pub(super) fn fenced_span(bands: &[RemoteBand]) -> u64 {
     bands
         .iter()
         .map(RemoteBand::span)
