@@ -81,6 +81,7 @@ pub mod concurrency;
 pub mod destinations;
 pub mod dlq;
 pub mod duration;
+pub mod feedback;
 pub mod headers;
 pub mod pacer;
 pub mod policy;

@@ -126,6 +126,8 @@ impl HttpClassifier {
 
 impl ClassifyHttp for HttpClassifier {
     fn classify_response(&self, status: StatusCode, headers: &HeaderMap) -> Classification {
+        #[cfg(test)]
+        RESPONSES_CLASSIFIED.with(|n| n.set(n.get() + 1));
         let info = self.rules.info(headers);
         Classification::new(self.outcome(status, &info)).with_info(info)
     }
@@ -133,4 +135,12 @@ impl ClassifyHttp for HttpClassifier {
     fn classify_error(&self, error: &(dyn Error + 'static)) -> Classification {
         self.rules.classify_error(error)
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Responses this thread classified: the pacer's tests count header
+    /// parses per attempt with it.
+    pub(crate) static RESPONSES_CLASSIFIED: std::cell::Cell<usize> =
+        const { std::cell::Cell::new(0) };
 }

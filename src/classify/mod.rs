@@ -68,6 +68,8 @@ pub use any_error::AnyError;
 pub use error::{NotSentFn, is_not_sent};
 pub use grpc::GrpcClassifier;
 pub use http_rules::HttpClassifier;
+#[cfg(test)]
+pub(crate) use http_rules::RESPONSES_CLASSIFIED;
 pub use min_wait::MinWait;
 pub use outcome::{Classification, Outcome, StatusRule};
 

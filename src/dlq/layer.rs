@@ -4,6 +4,7 @@ use tower_layer::Layer;
 
 use super::{DeadLetterService, DeadLetterStore, Redaction};
 use crate::classify::{BoxErrors, HttpClassifier};
+use crate::feedback::Stamped;
 use crate::stats::EventCounter;
 
 /// `tower_pacer_dead_letters_total{destination, stored}`, with the
@@ -16,7 +17,7 @@ pub(crate) struct Counters {
 
 /// Records every request that finally failed in a [`DeadLetterStore`];
 /// see [`DeadLetterService`].
-pub struct DeadLetterLayer<C = BoxErrors<HttpClassifier>> {
+pub struct DeadLetterLayer<C = Stamped<BoxErrors<HttpClassifier>>> {
     pub(crate) store: Arc<dyn DeadLetterStore>,
     pub(crate) destination: Arc<str>,
     pub(crate) classifier: Arc<C>,
@@ -25,13 +26,15 @@ pub struct DeadLetterLayer<C = BoxErrors<HttpClassifier>> {
 }
 
 impl DeadLetterLayer {
-    /// Record into `store`, labelled `destination`, judging results with
-    /// the default HTTP rules over boxed errors (the stack's, above retry).
+    /// Record into `store`, labelled `destination`, judging results by the
+    /// verdict stamped below (a [`Pacer`](crate::Pacer) stack's, see
+    /// [`feedback`](crate::feedback)), else with the default HTTP rules
+    /// over boxed errors (the stack's, above retry).
     pub fn new(store: Arc<dyn DeadLetterStore>, destination: &str) -> Self {
         Self {
             store,
             destination: destination.into(),
-            classifier: Arc::new(BoxErrors(HttpClassifier::default())),
+            classifier: Arc::new(Stamped(BoxErrors(HttpClassifier::default()))),
             redaction: Arc::new(Redaction::default()),
             counters: Arc::new(Counters {
                 stored: EventCounter::new(

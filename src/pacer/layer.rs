@@ -5,8 +5,8 @@ use super::optional::Optional;
 use crate::adaptive::{
     AdaptiveConcurrency, AdaptiveConcurrencyLayer, AdaptiveRate, AdaptiveRateLayer,
 };
-use crate::classify::{AnyError, HttpClassifier};
 use crate::concurrency::{ConcurrencyLimit, ConcurrencyLimitLayer};
+use crate::feedback::{Classified, Stamped};
 use crate::policy::PolicyClassifier;
 use crate::rate::{RateLimit, RateLimitLayer};
 use crate::retry::{HttpReplay, Retry};
@@ -16,16 +16,19 @@ use crate::stats::{RecordAttempts, RecordAttemptsLayer, RecordRequests, RecordRe
 /// the adaptive controllers, present when the policy asks for them.
 pub type PacerService<S> = RecordRequests<
     Retry<
-        ConcurrencyLimit<Optional<AdaptiveRate<Paced<S>, PolicyClassifier>, Paced<S>>>,
-        PolicyClassifier,
+        ConcurrencyLimit<Optional<AdaptiveRate<Paced<S>, Stamped<PolicyClassifier>>, Paced<S>>>,
+        Stamped<PolicyClassifier>,
         HttpReplay,
     >,
 >;
 
 /// The rate-limited part of [`PacerService`].
-pub type Paced<S> = RateLimit<
-    Optional<AdaptiveConcurrency<RecordAttempts<S>, AnyError<HttpClassifier>>, RecordAttempts<S>>,
->;
+pub type Paced<S> =
+    RateLimit<Optional<AdaptiveConcurrency<Observed<S>, Stamped<PolicyClassifier>>, Observed<S>>>;
+
+/// The bottom of [`PacerService`]: each attempt counted, and classified
+/// once right above the client.
+pub type Observed<S> = RecordAttempts<Classified<S, PolicyClassifier>>;
 
 /// The whole stack of a [`Pacer`], in the order of its
 /// [module docs](super); every service it builds shares the pacer's state.
@@ -50,14 +53,17 @@ impl<S> Layer<S> for PacerLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         let pacer = &self.pacer;
-        let attempts = RecordAttemptsLayer::new(pacer.counters().clone()).layer(inner);
+        // Each attempt's verdict enters here, once; every layer above reads
+        // it through `Stamped` (see `crate::feedback`).
+        let classified = pacer.classify_layer().layer(inner);
+        let attempts = RecordAttemptsLayer::new(pacer.counters().clone()).layer(classified);
         // Adaptive concurrency measures the server's round trip, so it goes
         // right around the client.
         let bottom = match pacer.concurrency_controller() {
             Some(controller) => Optional::On(
                 AdaptiveConcurrencyLayer::with_classifier(
                     controller.clone(),
-                    AnyError(HttpClassifier::default()),
+                    Stamped(pacer.policy().classifier()),
                 )
                 .layer(attempts),
             ),
@@ -67,8 +73,11 @@ impl<S> Layer<S> for PacerLayer {
         // The adaptive rate stamps each attempt as it asks for its slot.
         let adapted = match pacer.rate_controller() {
             Some(controller) => Optional::On(
-                AdaptiveRateLayer::with_classifier(controller.clone(), pacer.policy().classifier())
-                    .layer(paced),
+                AdaptiveRateLayer::with_classifier(
+                    controller.clone(),
+                    Stamped(pacer.policy().classifier()),
+                )
+                .layer(paced),
             ),
             None => Optional::Off(paced),
         };

@@ -52,7 +52,7 @@
 mod layer;
 mod optional;
 
-pub use layer::{Paced, PacerLayer, PacerService};
+pub use layer::{Observed, Paced, PacerLayer, PacerService};
 pub use optional::{Optional, OptionalFuture};
 
 use std::fmt;
@@ -61,7 +61,8 @@ use std::sync::Arc;
 use crate::ConfigError;
 use crate::adaptive::{ConcurrencyController, RateController};
 use crate::concurrency::ConcurrencyLimiter;
-use crate::policy::{Policy, PolicyRetryLayer};
+use crate::feedback::{ClassifyLayer, Steward};
+use crate::policy::{Policy, PolicyClassifier, StampedRetryLayer};
 use crate::rate::Limiter;
 use crate::retry::RetryBudget;
 use crate::stats::{Stats, StatsSnapshot};
@@ -79,7 +80,10 @@ struct Shared {
     /// The static cap above the limiter (unlimited when adaptive
     /// concurrency owns the cap).
     concurrency: ConcurrencyLimiter,
-    retry: PolicyRetryLayer,
+    /// Classifies each attempt once, right above the client; its
+    /// [`Steward`] is the one writer of the limiter for the server's word.
+    classify: ClassifyLayer<PolicyClassifier>,
+    retry: StampedRetryLayer,
     rate_controller: Option<RateController>,
     concurrency_controller: Option<ConcurrencyController>,
     stats: Stats,
@@ -110,7 +114,13 @@ impl Pacer {
             Some(cap) => cap,
             None => ConcurrencyLimiter::unlimited(),
         };
-        let retry = parts.retry_layer(&limiter)?;
+        let retry = parts.stamped_retry_layer()?;
+        let steward = Steward::new(
+            limiter.clone(),
+            parts.retry.max_retry_after,
+            parts.retry.safety_margin,
+        );
+        let classify = ClassifyLayer::with_steward(parts.classifier(), steward);
         let rate_controller = parts.rate_controller(&limiter)?;
         let adaptive_cap = ConcurrencyLimiter::unlimited();
         let concurrency_controller = parts.concurrency_controller(&adaptive_cap)?;
@@ -120,6 +130,7 @@ impl Pacer {
                 policy,
                 limiter,
                 concurrency,
+                classify,
                 retry,
                 rate_controller,
                 concurrency_controller,
@@ -183,8 +194,12 @@ impl Pacer {
         snapshot
     }
 
-    pub(crate) fn retry_layer(&self) -> &PolicyRetryLayer {
+    pub(crate) fn retry_layer(&self) -> &StampedRetryLayer {
         &self.shared.retry
+    }
+
+    pub(crate) fn classify_layer(&self) -> &ClassifyLayer<PolicyClassifier> {
+        &self.shared.classify
     }
 
     /// True if both handles share one destination's state.
@@ -200,5 +215,74 @@ impl fmt::Debug for Pacer {
             .field("limiter", &self.shared.limiter)
             .field("concurrency", &self.shared.concurrency)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, feature = "serde"))]
+mod tests {
+    //! Issue 17: in the pacer's stack, each attempt's headers are parsed
+    //! once, however many layers read the verdict.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tower::{ServiceExt, service_fn};
+
+    use super::Pacer;
+    use crate::BoxError;
+    use crate::classify::RESPONSES_CLASSIFIED;
+    use crate::policy::Policy;
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn each_attempt_is_classified_once_in_the_pacer_stack() {
+        // Adaptive rate (with header pacing) and concurrency: every reader.
+        let policy: Policy = serde_json::from_str(
+            r#"{
+                "name": "crm",
+                "quotas": [{ "limit": 100, "window": "1s" }],
+                "adaptive_rate": { "strategy": "aimd", "initial_rate": 50.0, "header_pacing": true },
+                "adaptive_concurrency": { "initial": 4, "max": 16 },
+                "retry": { "max_attempts": 3 }
+            }"#,
+        )
+        .unwrap();
+        let pacer = Pacer::new(policy).unwrap();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let client = {
+            let sent = Arc::clone(&sent);
+            service_fn(move |_request: http::Request<String>| {
+                let n = sent.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let status = if n < 2 { 429 } else { 200 };
+                    Ok::<_, BoxError>(
+                        http::Response::builder()
+                            .status(status)
+                            .header("retry-after", "1")
+                            .header("x-ratelimit-remaining", "40")
+                            .header("x-ratelimit-limit", "100")
+                            .body(String::new())?,
+                    )
+                }
+            })
+        };
+        let service = tower::Layer::layer(&pacer.layer(), client);
+        RESPONSES_CLASSIFIED.with(|n| n.set(0));
+        let response = service
+            .oneshot(
+                http::Request::builder()
+                    .method("PUT")
+                    .uri("https://api.example.com/contacts/1")
+                    .body(String::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(sent.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            RESPONSES_CLASSIFIED.with(|n| n.get()),
+            3,
+            "responses classified for three attempts"
+        );
     }
 }

@@ -4,6 +4,7 @@ use crate::ConfigError;
 use crate::adaptive::{Aimd, ConcurrencyController, Cubic, RateController};
 use crate::classify::{BoxErrors, HttpClassifier, MinWait};
 use crate::concurrency::ConcurrencyLimiter;
+use crate::feedback::Stamped;
 use crate::rate::{Limiter, Quota};
 use crate::retry::{Backoff, HttpReplay, Jitter, RetryBudget, RetryLayer, RetryLayerBuilder};
 
@@ -15,6 +16,9 @@ pub type PolicyClassifier = BoxErrors<MinWait<HttpClassifier>>;
 
 /// The retry layer a [`Policy`] configures.
 pub type PolicyRetryLayer = RetryLayer<PolicyClassifier, HttpReplay>;
+
+/// The retry layer of a [`Pacer`](crate::Pacer) stack.
+pub(crate) type StampedRetryLayer = RetryLayer<Stamped<PolicyClassifier>, HttpReplay>;
 
 impl Policy {
     /// Checks every field; the error names the first one at fault.
@@ -340,6 +344,25 @@ impl Policy {
         builder: RetryLayerBuilder<C, R>,
         limiter: &Limiter,
     ) -> Result<RetryLayerBuilder<C, R>, ConfigError> {
+        Ok(self.retry_figures(builder)?.limiter(limiter.clone()))
+    }
+
+    /// The retry layer of a [`Pacer`](crate::Pacer) stack: it reads the
+    /// verdict its [`ClassifyLayer`](crate::feedback::ClassifyLayer)
+    /// stamped, and leaves the limiter to that layer's
+    /// [`Steward`](crate::feedback::Steward).
+    pub(crate) fn stamped_retry_layer(&self) -> Result<StampedRetryLayer, ConfigError> {
+        let builder = RetryLayer::builder()
+            .classifier(Stamped(self.classifier()))
+            .replay(HttpReplay::new().retry_unsafe_methods(self.retry.retry_unsafe_methods));
+        self.retry_figures(builder)?.build()
+    }
+
+    /// `builder` with this policy's retry figures, no limiter.
+    fn retry_figures<C, R>(
+        &self,
+        builder: RetryLayerBuilder<C, R>,
+    ) -> Result<RetryLayerBuilder<C, R>, ConfigError> {
         let spec = &self.retry;
         let jitter = match spec.jitter {
             JitterSpec::Full => Jitter::Full,
@@ -355,8 +378,7 @@ impl Policy {
             )
             .max_retry_after(spec.max_retry_after)
             .safety_margin(spec.safety_margin)
-            .retry_refused(spec.retry_refused)
-            .limiter(limiter.clone());
+            .retry_refused(spec.retry_refused);
         builder = match &spec.budget {
             Some(budget) => builder.budget(RetryBudget::new(
                 budget.ttl,

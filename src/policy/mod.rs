@@ -69,6 +69,7 @@
 mod build;
 mod spec;
 
+pub(crate) use build::StampedRetryLayer;
 pub use build::{PolicyClassifier, PolicyRetryLayer};
 pub use spec::{
     AdaptiveConcurrencySpec, AdaptiveRateSpec, BackendSpec, BatchSpec, BudgetSpec, ClassifySpec,

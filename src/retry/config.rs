@@ -10,6 +10,7 @@ use rand::{RngCore, SeedableRng};
 use super::{Backoff, HttpReplay, RetryBudget, RetryLayer};
 use crate::ConfigError;
 use crate::classify::{BoxErrors, HttpClassifier};
+use crate::feedback::Steward;
 use crate::rate::Limiter;
 
 /// Default `max_attempts`: the first try and two retries (the AWS SDKs'
@@ -140,7 +141,11 @@ impl<C, R> RetryLayerBuilder<C, R> {
     /// ([`Limiter::pause_until`]), so that every caller of the destination
     /// waits, not only the one retrying — for the delay plus the safety
     /// margin, and never longer than
-    /// [`max_retry_after`](Self::max_retry_after) plus the margin.
+    /// [`max_retry_after`](Self::max_retry_after) plus the margin. The
+    /// layer writes to the limiter through a
+    /// [`Steward`](crate::feedback::Steward); a stack whose
+    /// [`ClassifyLayer`](crate::feedback::ClassifyLayer) has one (the
+    /// [`Pacer`](crate::Pacer)'s) leaves this unset.
     pub fn limiter(mut self, limiter: Limiter) -> Self {
         self.settings.limiter = Some(limiter);
         self
@@ -205,7 +210,9 @@ impl<C, R> RetryLayerBuilder<C, R> {
                 max_retry_after: settings.max_retry_after,
                 margin: settings.margin,
                 budget: settings.budget,
-                limiter: settings.limiter,
+                steward: settings.limiter.map(|limiter| {
+                    Steward::new(limiter, settings.max_retry_after, settings.margin)
+                }),
                 retry_refused: settings.retry_refused,
                 seeds: Seeds {
                     seed,
@@ -233,7 +240,10 @@ pub(crate) struct Config {
     pub(crate) max_retry_after: Duration,
     pub(crate) margin: Duration,
     pub(crate) budget: Option<RetryBudget>,
-    pub(crate) limiter: Option<Limiter>,
+    /// Applies rate-limited verdicts to the destination's limiter, when
+    /// the layer was given one (a stack without a
+    /// [`ClassifyLayer`](crate::feedback::ClassifyLayer) that does so).
+    pub(crate) steward: Option<Steward>,
     pub(crate) retry_refused: bool,
     pub(crate) seeds: Seeds,
 }

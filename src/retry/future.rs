@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
-use tokio::time::{Sleep, sleep};
+use tokio::time::{Instant, Sleep, sleep};
 use tower_service::Service;
 
 use super::config::Shared;
@@ -15,6 +15,7 @@ use super::policy::{Decision, Session};
 use super::{Replay, RetryError};
 use crate::BoxError;
 use crate::classify::Classify;
+use crate::feedback::unstamp;
 
 pin_project! {
     /// The response future of [`Retry`](super::Retry): sends, classifies
@@ -83,26 +84,43 @@ where
                 StateProj::Called { future } => {
                     let result = ready!(future.poll(cx));
                     let verdict = this.shared.classifier.classify(&result);
-                    let decision =
-                        this.shared
-                            .config
-                            .decide(&verdict, this.session, this.pending.is_some());
+                    let config = &this.shared.config;
+                    if let Some(steward) = &config.steward {
+                        steward.on_verdict(&verdict);
+                    }
+                    if verdict.is_retryable() && this.session.seed.is_none() {
+                        // Drawn at the first retryable answer, so requests
+                        // that never retry never touch the shared counter.
+                        this.session.seed = Some(config.seeds.next());
+                    }
+                    let decision = match config.decide(
+                        &verdict,
+                        this.session,
+                        this.pending.is_some(),
+                        Instant::now(),
+                    ) {
+                        Decision::Retry { .. } if !config.spend_budget() => Decision::Finish,
+                        decision => decision,
+                    };
                     match decision {
-                        Decision::Retry(delay) => this.state.set(State::Sleeping {
-                            sleep: sleep(delay),
-                        }),
+                        Decision::Retry { delay, backoff } => {
+                            this.session.previous = Some(backoff);
+                            this.state.set(State::Sleeping {
+                                sleep: sleep(delay),
+                            });
+                        }
                         Decision::Finish => {
                             this.state.set(State::Done);
                             let attempts = this.session.attempts;
                             let replay = &this.shared.replay;
-                            return Poll::Ready(
-                                result
-                                    .map(|mut response| {
-                                        replay.record_attempts(&mut response, attempts);
-                                        response
-                                    })
-                                    .map_err(Into::into),
-                            );
+                            return Poll::Ready(match result {
+                                Ok(mut response) => {
+                                    replay.record_attempts(&mut response, attempts);
+                                    Ok(response)
+                                }
+                                // The caller sees the client's own error.
+                                Err(error) => Err(unstamp(error.into())),
+                            });
                         }
                         Decision::TooLong { requested } => {
                             this.state.set(State::Done);

@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use super::config::{RetryLayerBuilder, Shared};
 use super::{HttpReplay, Retry, RetryBudget};
 use crate::classify::{BoxErrors, HttpClassifier};
+use crate::feedback::Steward;
 use crate::rate::Limiter;
 
 /// Applies retries to a service; see [`Retry`] and the
@@ -35,6 +36,11 @@ impl<C, R> RetryLayer<C, R> {
         Self { shared }
     }
 
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Shared<C, R> {
+        &self.shared
+    }
+
     /// The retry budget, if there is one.
     pub fn budget(&self) -> Option<&RetryBudget> {
         self.shared.config.budget.as_ref()
@@ -42,7 +48,7 @@ impl<C, R> RetryLayer<C, R> {
 
     /// The limiter paused on rate-limited answers, if one was given.
     pub fn limiter(&self) -> Option<&Limiter> {
-        self.shared.config.limiter.as_ref()
+        self.shared.config.steward.as_ref().map(Steward::limiter)
     }
 
     /// Attempts per request, the first included.

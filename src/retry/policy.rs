@@ -1,4 +1,4 @@
-//! The retry decision: one pure-ish function from a classified result and
+//! The retry decision: one pure function from a classified result and
 //! the request's history to "stop", "fail fast" or "retry after this long".
 
 use std::time::Duration;
@@ -7,8 +7,10 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
+use super::RetryBudget;
 use super::config::Config;
 use crate::classify::{Classification, Outcome};
+use crate::feedback::daily_quota_spent;
 
 /// What one request has been through so far.
 #[derive(Debug)]
@@ -33,46 +35,27 @@ pub(crate) enum Decision {
     Finish,
     /// The server asked for a longer wait than allowed: fail fast.
     TooLong { requested: Duration },
-    /// Send again after this delay.
-    Retry(Duration),
+    /// Send again after `delay` (the backoff drawn, which the next
+    /// decision grows from, may be shorter than a server's delay).
+    Retry { delay: Duration, backoff: Duration },
 }
 
 impl Config {
-    /// Decides what to do with an attempt's result. `replayable` says
-    /// whether a copy of the request is at hand.
+    /// Decides what to do with an attempt's result, at `now`. `replayable`
+    /// says whether a copy of the request is at hand.
     ///
-    /// Checks run cheapest and most final first; the budget comes last so
-    /// that a retry refused for another reason costs no budget.
+    /// A pure function of its arguments: it writes nothing (the limiter
+    /// hears the verdict from the [`Steward`](crate::feedback::Steward),
+    /// the retry budget is spent by the caller on a `Retry`), so it is
+    /// tested as one. The jitter's stream is `session.seed` (0 when unset).
     pub(crate) fn decide(
         &self,
         verdict: &Classification,
-        session: &mut Session,
+        session: &Session,
         replayable: bool,
+        now: Instant,
     ) -> Decision {
-        let now = Instant::now();
         let server_delay = verdict.retry_after();
-        if let Outcome::RateLimited { retry_after } = verdict.outcome {
-            // The server's word holds for the destination, whether or not
-            // this request is retried. A refusal the books did not expect
-            // also teaches the limiter (once per episode).
-            // A spent daily quota says nothing about the short band's
-            // spacing: no lesson to learn from it.
-            if let Some(limiter) = self
-                .limiter
-                .as_ref()
-                .filter(|_| !daily_quota_spent(verdict))
-            {
-                // The server's own figures for the band it refused on.
-                let named = verdict
-                    .info
-                    .as_ref()
-                    .and_then(|info| Some((info.limit?, info.window?)));
-                limiter.note_refusal(retry_after.map(|wait| self.pause_length(wait)), named);
-            }
-            if let Some(wait) = retry_after {
-                self.pause_destination(now, wait);
-            }
-        }
         let (reason, refused) = match verdict.outcome {
             Outcome::RateLimited { .. } => ("rate_limited", self.retry_refused),
             Outcome::Transient { .. } => ("transient", false),
@@ -103,7 +86,7 @@ impl Config {
             return Decision::TooLong { requested };
         }
         let retry = attempt.saturating_sub(1);
-        let seed = *session.seed.get_or_insert_with(|| self.seeds.next());
+        let seed = session.seed.unwrap_or(0);
         let mut rng = SmallRng::seed_from_u64(seed.wrapping_add(u64::from(retry)));
         let backoff = self.backoff.delay(retry, session.previous, &mut rng);
         let delay = self.delay(backoff, server_delay);
@@ -116,13 +99,19 @@ impl Config {
             );
             return Decision::Finish;
         }
-        if self.budget.as_ref().is_some_and(|b| !b.withdraw()) {
-            tracing::debug!(attempt, reason, "not retried: retry budget exhausted");
-            return Decision::Finish;
-        }
-        session.previous = Some(backoff);
         tracing::debug!(attempt, reason, ?delay, ?server_delay, "retrying");
-        Decision::Retry(delay)
+        Decision::Retry { delay, backoff }
+    }
+
+    /// Spends one retry from the budget (if there is one); false when it
+    /// is exhausted. Called on a `Retry` decision only, so that a retry
+    /// refused for another reason costs no budget.
+    pub(crate) fn spend_budget(&self) -> bool {
+        let spent = self.budget.as_ref().is_none_or(RetryBudget::withdraw);
+        if !spent {
+            tracing::debug!("not retried: retry budget exhausted");
+        }
+        spent
     }
 
     /// `max(backoff, server delay + margin)`: the server's delay is a floor
@@ -146,42 +135,178 @@ impl Config {
             (Some(_), None) => true,
         }
     }
-
-    /// Holds every caller of the destination back until the server's delay
-    /// (plus the margin) has passed; they then resume at the limiter's pace.
-    ///
-    /// The pause is at most `max_retry_after`: a server (or a hostile
-    /// header) asking for a day must not park every caller for a day. The
-    /// first calls after a clamped pause ask again, and if the server still
-    /// refuses for longer they fail fast with
-    /// [`RetryError::RetryAfterTooLong`](super::RetryError::RetryAfterTooLong).
-    fn pause_destination(&self, now: Instant, wait: Duration) {
-        let Some(limiter) = &self.limiter else {
-            return;
-        };
-        if wait.is_zero() {
-            return;
-        }
-        if let Some(until) = now.checked_add(self.pause_length(wait)) {
-            tracing::debug!(?wait, "rate limited: pausing the destination");
-            limiter.pause_until(until);
-        }
-    }
 }
 
-impl Config {
-    /// How long a server's delay of `wait` pauses the destination: the
-    /// delay, at most `max_retry_after`, plus the safety margin.
-    fn pause_length(&self, wait: Duration) -> Duration {
-        wait.min(self.max_retry_after).saturating_add(self.margin)
-    }
-}
+#[cfg(test)]
+mod tests {
+    //! `decide` as the pure function it is: the same arguments give the
+    //! same decision, and nothing outside it changes.
 
-/// A rate-limited answer whose headers say the daily quota is at zero.
-fn daily_quota_spent(verdict: &Classification) -> bool {
-    matches!(verdict.outcome, Outcome::RateLimited { .. })
-        && verdict
-            .info
-            .as_ref()
-            .is_some_and(|info| info.daily_remaining == Some(0))
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::{Decision, Session};
+    use crate::classify::{Classification, Outcome};
+    use crate::headers::RateLimitInfo;
+    use crate::rate::{Limiter, Quota};
+    use crate::retry::{Backoff, Jitter, RetryBudget, RetryLayer};
+
+    fn session(attempts: u32, idempotent: bool) -> Session {
+        Session {
+            attempts,
+            started: Instant::now(),
+            previous: None,
+            seed: Some(7),
+            idempotent,
+        }
+    }
+
+    fn throttled(retry_after: Option<Duration>) -> Classification {
+        Classification::new(Outcome::RateLimited { retry_after })
+    }
+
+    fn layer() -> RetryLayer {
+        RetryLayer::builder()
+            .max_attempts(3)
+            .backoff(
+                Backoff::new(
+                    Duration::from_millis(100),
+                    Duration::from_secs(1),
+                    Jitter::None,
+                )
+                .expect("valid"),
+            )
+            .no_budget()
+            .build()
+            .expect("valid")
+    }
+
+    #[test]
+    fn the_same_arguments_give_the_same_decision() {
+        let layer = layer();
+        let config = &layer.shared().config;
+        let now = Instant::now();
+        let verdict = throttled(Some(Duration::from_secs(2)));
+        let first = config.decide(&verdict, &session(1, true), true, now);
+        let again = config.decide(&verdict, &session(1, true), true, now);
+        assert_eq!(first, again);
+        // The server's delay plus the 50 ms margin is the floor.
+        assert_eq!(
+            first,
+            Decision::Retry {
+                delay: Duration::from_millis(2050),
+                backoff: Duration::from_millis(100)
+            }
+        );
+    }
+
+    #[test]
+    fn each_rule_finishes_in_its_turn() {
+        let layer = layer();
+        let config = &layer.shared().config;
+        let now = Instant::now();
+        let transient = Classification::new(Outcome::Transient { retry_after: None });
+        // Success and permanent failures are final.
+        for outcome in [Outcome::Success, Outcome::Permanent] {
+            let verdict = Classification::new(outcome);
+            assert_eq!(
+                config.decide(&verdict, &session(1, true), true, now),
+                Decision::Finish
+            );
+        }
+        // A transient failure of a non-idempotent request is not repeated…
+        assert_eq!(
+            config.decide(&transient, &session(1, false), true, now),
+            Decision::Finish
+        );
+        // …unless it provably never left.
+        assert!(matches!(
+            config.decide(
+                &transient.clone().with_not_sent(true),
+                &session(1, false),
+                true,
+                now
+            ),
+            Decision::Retry { .. }
+        ));
+        // A refusal is retried whatever the method (retry_refused).
+        assert!(matches!(
+            config.decide(&throttled(None), &session(1, false), true, now),
+            Decision::Retry { .. }
+        ));
+        // No copy of the request, no retry.
+        assert_eq!(
+            config.decide(&transient, &session(1, true), false, now),
+            Decision::Finish
+        );
+        // Attempts exhausted.
+        assert_eq!(
+            config.decide(&transient, &session(3, true), true, now),
+            Decision::Finish
+        );
+        // A server asking for longer than max_retry_after fails fast.
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            config.decide(&throttled(Some(day)), &session(1, true), true, now),
+            Decision::TooLong { requested: day }
+        );
+        // A spent daily quota with no reset time is not retried.
+        let spent = throttled(None).with_info(RateLimitInfo {
+            daily_remaining: Some(0),
+            ..RateLimitInfo::default()
+        });
+        assert_eq!(
+            config.decide(&spent, &session(1, true), true, now),
+            Decision::Finish
+        );
+    }
+
+    #[test]
+    fn the_deadline_counts_from_the_first_attempt() {
+        let layer = RetryLayer::builder()
+            .deadline(Duration::from_secs(1))
+            .no_budget()
+            .build()
+            .expect("valid");
+        let config = &layer.shared().config;
+        let started = session(1, true);
+        let verdict = throttled(Some(Duration::from_millis(500)));
+        assert!(matches!(
+            config.decide(&verdict, &started, true, started.started),
+            Decision::Retry { .. }
+        ));
+        // 600 ms later, a 550 ms wait ends past the deadline.
+        let later = started.started + Duration::from_millis(600);
+        assert_eq!(
+            config.decide(&verdict, &started, true, later),
+            Decision::Finish
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deciding_writes_nothing() {
+        // A layer given a limiter still decides without touching it, and
+        // without spending the budget: the steward and the caller do that.
+        let limiter = Limiter::new(Quota::per_second(10).expect("valid"));
+        let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.0).expect("valid");
+        let layer = RetryLayer::builder()
+            .limiter(limiter.clone())
+            .budget(budget.clone())
+            .build()
+            .expect("valid");
+        let config = &layer.shared().config;
+        let verdict = throttled(Some(Duration::from_secs(5)));
+        for _ in 0..3 {
+            assert!(matches!(
+                config.decide(&verdict, &session(1, true), true, Instant::now()),
+                Decision::Retry { .. }
+            ));
+        }
+        assert_eq!(limiter.paused_until(), None, "decide paused the limiter");
+        assert!(limiter.snapshot().learned.is_none());
+        // The budget (no reserve, no ratio) refuses the first withdrawal:
+        // spent only by `spend_budget`.
+        assert!(!config.spend_budget());
+    }
 }

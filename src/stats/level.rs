@@ -7,7 +7,7 @@ use tracing::field::Empty;
 
 use super::Stats;
 
-/// What a [`Record`] layer counts, and the tracing span it opens.
+/// What a [`Record`](super::Record) layer counts, and the tracing span it opens.
 pub trait Level: sealed::Sealed {
     #[doc(hidden)]
     fn started(stats: &Stats);

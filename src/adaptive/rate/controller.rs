@@ -13,6 +13,7 @@ use super::header_pacing::{Action, HeaderPacing};
 use crate::ConfigError;
 use crate::adaptive::{AdaptiveStrategy, Rate};
 use crate::classify::{Classification, Outcome};
+use crate::feedback::Steward;
 use crate::headers::MAX_DELAY;
 use crate::rate::{Headroom, Limiter, Quota, QuotaKind};
 use crate::stats::ValueGauge;
@@ -49,7 +50,8 @@ pub struct RateController {
 }
 
 struct Shared {
-    limiter: Limiter,
+    /// Every write to the limiter goes through it.
+    steward: Steward,
     band: usize,
     burst_window: Duration,
     header_pacing: bool,
@@ -127,7 +129,7 @@ impl RateController {
 
     /// The limiter it drives.
     pub fn limiter(&self) -> &Limiter {
-        &self.shared.limiter
+        self.shared.steward.limiter()
     }
 
     /// The rate the limiter was last given.
@@ -192,9 +194,9 @@ impl RateController {
                 state.strategy.on_throttle(stamp.at, now);
                 if let Some(until) = retry_after
                     .filter(|_| shared.pause_on_throttle)
-                    .and_then(|wait| now.checked_add(wait.min(shared.max_pause)))
+                    .and_then(|wait| now.checked_add(wait))
                 {
-                    shared.limiter.pause_until(until);
+                    shared.steward.pause_until(until);
                 }
             }
             _ => {}
@@ -211,8 +213,7 @@ impl RateController {
                     ?until,
                     "quota headers: nothing left; pausing until the reset"
                 );
-                let longest = now.checked_add(shared.max_pause).unwrap_or(until);
-                shared.limiter.pause_until(until.min(longest));
+                shared.steward.pause_until(until);
             }
         }
         self.apply(&mut state, now);
@@ -265,7 +266,7 @@ impl RateController {
 
 /// The quota for `rate`: its burst is `burst_window` of it (at least 1).
 fn set_rate(shared: &Shared, rate: Rate) -> Result<(), ConfigError> {
-    let headroom = shared.limiter.headroom();
+    let headroom = shared.steward.limiter().headroom();
     let quota = match rate {
         Rate::Unlimited => paced(UNLIMITED_RATE, &headroom)?.with_burst(UNLIMITED_BURST)?,
         Rate::PerSecond(rate) => {
@@ -274,7 +275,7 @@ fn set_rate(shared: &Shared, rate: Rate) -> Result<(), ConfigError> {
             paced(rate, &headroom)?.with_burst(burst as u64)?
         }
     };
-    shared.limiter.set_quota(shared.band, quota)
+    shared.steward.set_quota(shared.band, quota)
 }
 
 /// A rate quota that the limiter, once it has narrowed it by `headroom`,
@@ -385,7 +386,9 @@ impl RateControllerBuilder {
         }
         let controller = RateController {
             shared: Arc::new(Shared {
-                limiter: self.limiter,
+                // No margin: the controller's pauses are its own reading of
+                // the headers, not a server's delay to land after.
+                steward: Steward::new(self.limiter, self.max_pause, Duration::ZERO),
                 band: self.band,
                 burst_window: self.burst_window,
                 header_pacing: self.header_pacing,
