@@ -117,7 +117,7 @@ where
             if !status.is_success() {
                 let attempts = response
                     .extensions()
-                    .get::<crate::retry::Attempts>()
+                    .get::<crate::feedback::Attempts>()
                     .map_or(1, |attempts| attempts.0);
                 return Err(BatchStatusError::new(status, attempts).into());
             }

@@ -7,7 +7,7 @@ pub struct Verdict {
     /// The item was delivered.
     pub succeeded: bool,
     /// Attempts the stack made for it, if it says (the retry layer's
-    /// [`Attempts`](crate::retry::Attempts) extension).
+    /// [`Attempts`](crate::feedback::Attempts) extension).
     pub attempts: Option<u32>,
 }
 
@@ -54,7 +54,7 @@ impl<B, E> Judge<http::Response<B>, E> for HttpSuccess {
                     && !response.status().is_server_error(),
                 attempts: response
                     .extensions()
-                    .get::<crate::retry::Attempts>()
+                    .get::<crate::feedback::Attempts>()
                     .map(|attempts| attempts.0),
             },
             Err(_) => Verdict {

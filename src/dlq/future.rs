@@ -11,8 +11,9 @@ use super::layer::DeadLetterLayer;
 use super::{DeadLetter, FailureKind};
 use crate::BoxError;
 use crate::classify::{Classify, Outcome};
+use crate::feedback::Attempts;
 use crate::rate::RateError;
-use crate::retry::{Attempts, RetryError};
+use crate::retry::RetryError;
 
 type Put = Pin<Box<dyn Future<Output = Result<String, super::StoreError>> + Send>>;
 

@@ -20,6 +20,9 @@
 //!   pause and one place decides whose word wins (pauses only extend; the
 //!   learned margin hears each refusal once).
 //!
+//! The retry layer stamps the number of [`Attempts`] on the final
+//! response, for the layers above it.
+//!
 //! The [`Pacer`](crate::Pacer) stack is built this way. A stack of your own
 //! gets the same by putting `ClassifyLayer` at the bottom and
 //! `Stamped(classifier)` in each layer above. [`Retry`](crate::retry::Retry)
@@ -54,12 +57,14 @@
 //! # Ok(()) }
 //! ```
 
+mod attempts;
 pub mod future;
 mod layer;
 mod service;
 mod stamp;
 mod steward;
 
+pub use attempts::Attempts;
 pub use layer::ClassifyLayer;
 pub use service::Classified;
 pub use stamp::{ClassifiedError, Stamped, Verdict, unstamp};

@@ -30,16 +30,9 @@ pub trait Replay<Req, Res> {
     }
 }
 
-/// The number of attempts (1 = no retry) that produced a response, put in
-/// the response's extensions by [`HttpReplay`].
-///
-/// ```
-/// # use tower_pacer::retry::Attempts;
-/// # let response = http::Response::new(());
-/// let attempts = response.extensions().get::<Attempts>().map_or(1, |a| a.0);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Attempts(pub u32);
+/// Re-exported here, where it is made: the type lives with the other
+/// things a response carries back up ([`feedback`](crate::feedback)).
+pub use crate::feedback::Attempts;
 
 /// [`Replay`] for HTTP: copies method, URI, version, headers, extensions
 /// and a [`ReplayBody`]; follows RFC 9110 §9.2.2 on idempotency.

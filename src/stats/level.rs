@@ -89,7 +89,7 @@ fn request_ended<B>(
 ) {
     let status = response.map(status_of);
     let attempts = response
-        .and_then(|r| r.extensions().get::<crate::retry::Attempts>())
+        .and_then(|r| r.extensions().get::<crate::feedback::Attempts>())
         .map(|a| a.0);
     record_status(span, status);
     if let Some(attempts) = attempts {
