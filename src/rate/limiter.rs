@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::RateError;
 use super::clock::{Clock, LimiterClock, nanos};
-use super::error::RateError;
 use super::gcra::{AtomicGcra, GcraParams, Grant, Refusal};
 use super::learn::{EPISODE, Learning};
 use super::quota::{MAX_PERIOD, Quota, QuotaKind};

@@ -41,7 +41,6 @@
 
 mod clock;
 mod cost;
-mod error;
 pub mod future;
 mod gcra;
 mod lateness;
@@ -58,9 +57,9 @@ mod window;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{Fallback, RedisLimiter, RedisLimiterBuilder};
+pub use crate::error::RateError;
 pub use clock::LimiterClock;
 pub use cost::{Cost, UnitCost};
-pub use error::RateError;
 pub use layer::RateLimitLayer;
 pub use learn::{LEARN_FLOOR, LEARN_HOLD_SPANS, LEARN_MIN_HOLD, LEARN_RELAX, LEARN_STEP};
 pub use limiter::{
