@@ -719,6 +719,7 @@ impl Limiter {
     ///     .build()?;
     /// assert_eq!(limiter.band(BandRole::Adaptive), Some(1));
     /// assert_eq!(limiter.band(BandRole::Quota), Some(0));
+    /// assert_eq!(limiter.snapshot().bands[1].role, BandRole::Adaptive);
     /// # Ok::<(), tower_pacer::ConfigError>(())
     /// ```
     pub fn band(&self, role: BandRole) -> Option<usize> {
