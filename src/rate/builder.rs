@@ -58,7 +58,7 @@ impl LimiterBuilder {
     }
 
     /// A slot further away than this is refused at once with
-    /// [`RateError::QuotaExhausted`] instead of being waited for.
+    /// [`RateError::QuotaExhausted`](super::RateError::QuotaExhausted) instead of being waited for.
     /// Unset, callers wait as long as it takes.
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = Some(max_wait);

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// Sees a [`Limiter`](super::Limiter)'s events as they happen; attach one
 /// with [`LimiterBuilder::observer`](super::LimiterBuilder::observer).
 ///
-/// The limiter keeps its own counts for [`Limiter::snapshot`]
+/// The limiter keeps its own counts for [`Limiter::snapshot`](super::Limiter::snapshot)
 /// (`waited`, `refused`, `limit_mismatches`); an observer gets the same
 /// events one by one. None is called for a call whose slot is free at once,
 /// so the fast path pays nothing for it. Every method does nothing by
