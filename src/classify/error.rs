@@ -4,7 +4,7 @@
 use std::error::Error;
 use std::io::ErrorKind;
 
-use crate::rate::RateError;
+use crate::error::RateError;
 
 /// A predicate that recognises errors raised before any byte of the request
 /// was sent. See [`is_not_sent`].
@@ -13,7 +13,7 @@ pub type NotSentFn = fn(&(dyn Error + 'static)) -> bool;
 /// True when some error in `error`'s `source()` chain is a
 /// [`std::io::Error`] that can only happen before a connection exists
 /// (connection refused, address not available), or a
-/// [`RateError`](crate::rate::RateError): the limiter refused the call, so
+/// [`RateError`]: the limiter refused the call, so
 /// it never left. A request that failed so was never sent, so retrying it is
 /// safe for any method (RFC 9110 §9.2.2).
 ///

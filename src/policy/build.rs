@@ -5,7 +5,7 @@ use crate::adaptive::{Aimd, ConcurrencyController, Cubic, RateController};
 use crate::classify::{BoxErrors, HttpClassifier, MinWait};
 use crate::concurrency::ConcurrencyLimiter;
 use crate::feedback::Stamped;
-use crate::rate::{Limiter, Quota};
+use crate::rate::{BandRole, Limiter, Quota};
 use crate::retry::{Backoff, HttpReplay, Jitter, RetryBudget, RetryLayer, RetryLayerBuilder};
 
 use super::{BackendSpec, JitterSpec, Policy, QuotaSpec, StrategySpec};
@@ -132,26 +132,36 @@ impl Policy {
         if let Some(max_wait) = self.max_wait {
             builder = builder.max_wait(max_wait);
         }
+        #[cfg(feature = "metrics")]
+        {
+            builder = builder.observer(crate::stats::metrics::limiter_observer(&self.name));
+        }
         // The adaptive controller drives a band of its own, after the quotas.
         let adaptive_band = self
             .adaptive_rate
             .as_ref()
-            .map(|_| Quota::per_second(1))
+            .map(|_| Quota::per_second(1).map(|quota| (quota, BandRole::Adaptive)))
             .transpose()?;
-        let all: Vec<Quota> = quotas.into_iter().chain(adaptive_band).collect();
+        let all: Vec<(Quota, BandRole)> = quotas
+            .into_iter()
+            .map(|quota| (quota, BandRole::Quota))
+            .chain(adaptive_band)
+            .collect();
         if let BackendSpec::Redis { .. } = &self.backend {
             return self.redis_limiter(all);
         }
         if all.is_empty() {
             builder.build_unlimited()
         } else {
-            all.into_iter().fold(builder, |b, q| b.quota(q)).build()
+            all.into_iter()
+                .fold(builder, |b, (quota, role)| b.band(quota, role))
+                .build()
         }
     }
 
     /// The limiter of a `backend = redis` policy (it connects on first use).
     #[cfg(feature = "redis")]
-    fn redis_limiter(&self, quotas: Vec<Quota>) -> Result<Limiter, ConfigError> {
+    fn redis_limiter(&self, bands: Vec<(Quota, BandRole)>) -> Result<Limiter, ConfigError> {
         use super::FallbackSpec;
         use crate::rate::{Fallback, RedisLimiter};
         let BackendSpec::Redis {
@@ -177,9 +187,13 @@ impl Policy {
         if let Some(timeout) = *timeout {
             builder = builder.timeout(timeout);
         }
-        quotas
+        #[cfg(feature = "metrics")]
+        {
+            builder = builder.observer(crate::stats::metrics::limiter_observer(&self.name));
+        }
+        bands
             .into_iter()
-            .fold(builder, |b, q| b.quota(q))
+            .fold(builder, |b, (quota, role)| b.band(quota, role))
             .build()
             .map_err(|e| {
                 ["url", "key", "timeout", "fallback"]
@@ -190,15 +204,16 @@ impl Policy {
 
     /// Without the `redis` feature, a Redis backend cannot be built.
     #[cfg(not(feature = "redis"))]
-    fn redis_limiter(&self, _quotas: Vec<Quota>) -> Result<Limiter, ConfigError> {
+    fn redis_limiter(&self, _bands: Vec<(Quota, BandRole)>) -> Result<Limiter, ConfigError> {
         Err(ConfigError::new(
             "backend",
             "a redis backend needs tower-pacer's `redis` feature",
         ))
     }
 
-    /// A new adaptive rate controller driving `limiter`'s last band, if the
-    /// policy asks for one.
+    /// A new adaptive rate controller driving `limiter`'s adaptive band
+    /// ([`BandRole::Adaptive`], which [`limiter`](Self::limiter) adds), if
+    /// the policy asks for one.
     ///
     /// # Errors
     ///
@@ -217,7 +232,11 @@ impl Policy {
                 .iter()
                 .fold(e, |e, prefix| e.renamed(prefix, "adaptive_rate"))
         };
-        let band = limiter.quotas().len().saturating_sub(1);
+        // A limiter built elsewhere names no adaptive band: its last one,
+        // as before roles existed.
+        let band = limiter
+            .band(BandRole::Adaptive)
+            .unwrap_or_else(|| limiter.quotas().len().saturating_sub(1));
         let builder = match spec.strategy {
             StrategySpec::Cubic => {
                 let mut cubic = Cubic::builder();

@@ -1,4 +1,6 @@
-//! Where a limiter reads the time.
+//! Where a limiter reads the time: the public [`LimiterClock`] choice, and
+//! the crate-private [`Clock`] trait with its tokio and time-stamp-counter
+//! implementations.
 
 use std::time::Duration;
 
@@ -33,40 +35,62 @@ pub(crate) fn nanos(d: Duration) -> u64 {
 }
 
 /// A clock reading nanoseconds since a limiter's epoch.
+///
+/// The limiter reads it on every reservation and hands the reading to its
+/// bands, which keep every figure in these nanoseconds.
+pub(crate) trait Clock {
+    /// Nanoseconds from `epoch` to now.
+    fn now(&self, epoch: Instant) -> u64;
+
+    /// Re-align with tokio's clock, before a caller sleeps until a slot.
+    fn resync(&self, _epoch: Instant) {}
+}
+
+/// `tokio::time::Instant::now()`: follows tokio's paused test clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TokioClock;
+
+impl Clock for TokioClock {
+    #[inline]
+    fn now(&self, epoch: Instant) -> u64 {
+        nanos(Instant::now().saturating_duration_since(epoch))
+    }
+}
+
+/// The clock a limiter was built with. An enum rather than a boxed trait
+/// object: the read stays a direct, inlinable call on the hot path.
 #[derive(Debug)]
-pub(crate) enum Clock {
-    Tokio,
+pub(crate) enum AnyClock {
+    Tokio(TokioClock),
     #[cfg(feature = "fast-clock")]
     Fast(fast::FastClock),
 }
 
-impl Clock {
+impl AnyClock {
     pub(crate) fn new(kind: LimiterClock) -> Self {
         match kind {
-            LimiterClock::Tokio => Clock::Tokio,
+            LimiterClock::Tokio => AnyClock::Tokio(TokioClock),
             #[cfg(feature = "fast-clock")]
-            LimiterClock::Fast => Clock::Fast(fast::FastClock::new()),
+            LimiterClock::Fast => AnyClock::Fast(fast::FastClock::new()),
         }
     }
+}
 
+impl Clock for AnyClock {
     #[inline]
-    pub(crate) fn now(&self, epoch: Instant) -> u64 {
+    fn now(&self, epoch: Instant) -> u64 {
         match self {
-            Clock::Tokio => nanos(Instant::now().saturating_duration_since(epoch)),
+            AnyClock::Tokio(clock) => clock.now(epoch),
             #[cfg(feature = "fast-clock")]
-            Clock::Fast(clock) => clock.now(),
+            AnyClock::Fast(clock) => clock.now(epoch),
         }
     }
 
-    /// Re-align a fast clock with tokio's, before a caller sleeps.
-    #[cfg_attr(not(feature = "fast-clock"), allow(unused_variables))]
-    pub(crate) fn resync(&self, epoch: Instant) {
+    fn resync(&self, epoch: Instant) {
         match self {
-            Clock::Tokio => {}
+            AnyClock::Tokio(clock) => clock.resync(epoch),
             #[cfg(feature = "fast-clock")]
-            Clock::Fast(clock) => {
-                clock.resync(nanos(Instant::now().saturating_duration_since(epoch)))
-            }
+            AnyClock::Fast(clock) => clock.resync(epoch),
         }
     }
 }
@@ -74,6 +98,10 @@ impl Clock {
 #[cfg(feature = "fast-clock")]
 mod fast {
     use std::sync::atomic::{AtomicI64, Ordering};
+
+    use tokio::time::Instant;
+
+    use super::{Clock, TokioClock};
 
     /// Time-stamp-counter nanoseconds, plus an offset that keeps them on
     /// tokio's time line (they drift apart by a few parts per million).
@@ -98,14 +126,18 @@ mod fast {
         fn counter_nanos(&self) -> u64 {
             self.clock.delta_as_nanos(self.start, self.clock.raw())
         }
+    }
 
+    impl Clock for FastClock {
+        /// The counter alone: `epoch` is only read when re-aligning.
         #[inline]
-        pub(crate) fn now(&self) -> u64 {
+        fn now(&self, _epoch: Instant) -> u64 {
             let offset = self.offset.load(Ordering::Relaxed);
             self.counter_nanos().saturating_add_signed(offset)
         }
 
-        pub(crate) fn resync(&self, tokio_nanos: u64) {
+        fn resync(&self, epoch: Instant) {
+            let tokio_nanos = TokioClock.now(epoch);
             let counter = self.counter_nanos();
             let offset = i64::try_from(i128::from(tokio_nanos) - i128::from(counter)).unwrap_or(0);
             self.offset.store(offset, Ordering::Relaxed);

@@ -39,33 +39,38 @@
 //! # Ok(()) }
 //! ```
 
+mod builder;
 mod clock;
 mod cost;
-mod error;
 pub mod future;
 mod gcra;
+mod headroom;
 mod lateness;
 mod layer;
 mod learn;
 mod limiter;
+mod observer;
 mod precise;
 mod quota;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 mod service;
+mod snapshot;
 mod window;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{Fallback, RedisLimiter, RedisLimiterBuilder};
+pub use crate::error::RateError;
+pub use builder::LimiterBuilder;
 pub use clock::LimiterClock;
 pub use cost::{Cost, UnitCost};
-pub use error::RateError;
+pub use headroom::Headroom;
 pub use layer::RateLimitLayer;
 pub use learn::{LEARN_FLOOR, LEARN_HOLD_SPANS, LEARN_MIN_HOLD, LEARN_RELAX, LEARN_STEP};
-pub use limiter::{
-    BandSnapshot, Headroom, LearnedBand, Limiter, LimiterBuilder, LimiterSnapshot, Reservation,
-};
-pub use quota::{MAX_PERIOD, Quota, QuotaKind};
+pub use limiter::{Limiter, Reservation};
+pub use observer::LimiterObserver;
+pub use quota::{BandRole, MAX_PERIOD, Quota, QuotaKind};
 pub use service::RateLimit;
+pub use snapshot::{BandSnapshot, LearnedBand, LimiterSnapshot};
 pub use window::{BUCKETS, EXACT_LIMIT, WINDOW_GUARD};

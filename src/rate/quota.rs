@@ -40,6 +40,21 @@ pub struct Quota {
     kind: QuotaKind,
 }
 
+/// What a band of a [`Limiter`](super::Limiter) is for; see
+/// [`LimiterBuilder::band`](super::LimiterBuilder::band) and
+/// [`Limiter::band`](super::Limiter::band).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BandRole {
+    /// A limit the server sets (the default): what
+    /// [`LimiterBuilder::quota`](super::LimiterBuilder::quota) adds.
+    #[default]
+    Quota,
+    /// A band an adaptive rate controller steers: a pace the client chose,
+    /// not a server's limit.
+    Adaptive,
+}
+
 /// The two kinds of [`Quota`], for inspection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

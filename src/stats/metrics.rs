@@ -24,10 +24,14 @@
 //!
 //! [`Stats`]: super::Stats
 
+use std::time::Duration;
+
 use metrics::{
     Counter, Gauge, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
     gauge, histogram,
 };
+
+use crate::rate::LimiterObserver;
 
 /// Gives every metric of the crate its unit and help text, so an exporter
 /// shows `# HELP` and `# TYPE` lines for them.
@@ -145,23 +149,54 @@ impl Handles {
     }
 }
 
-/// A limiter's metric handles.
+/// A limiter's metrics: a [`LimiterObserver`] that reports waits
+/// (`tower_pacer_wait_seconds`), refusals beyond `max_wait`
+/// (`tower_pacer_quota_exhausted_total`) and limit mismatches
+/// (`tower_pacer_limit_mismatch_total`), labelled with the destination.
+/// Made by [`limiter_observer`].
 #[derive(Debug, Clone)]
-pub(crate) struct LimiterHandles {
-    pub(crate) wait: Histogram,
-    pub(crate) exhausted: Counter,
-    pub(crate) mismatches: Counter,
+pub struct LimiterMetrics {
+    wait: Histogram,
+    exhausted: Counter,
+    mismatches: Counter,
 }
 
-impl LimiterHandles {
-    pub(crate) fn new(destination: &str) -> Self {
-        describe();
-        let d = destination.to_owned();
-        Self {
-            wait: histogram!("tower_pacer_wait_seconds", "destination" => d.clone()),
-            exhausted: counter!("tower_pacer_quota_exhausted_total", "destination" => d.clone()),
-            mismatches: counter!("tower_pacer_limit_mismatch_total", "destination" => d),
-        }
+/// The metrics of the limiter pacing `destination`, to attach with
+/// [`LimiterBuilder::observer`](crate::rate::LimiterBuilder::observer). A
+/// [`Policy`](crate::policy::Policy) attaches it to the limiters it builds.
+///
+/// ```
+/// use tower_pacer::rate::{Limiter, Quota};
+/// use tower_pacer::stats::metrics::limiter_observer;
+///
+/// let limiter = Limiter::builder()
+///     .name("crm")
+///     .quota(Quota::per_second(10)?)
+///     .observer(limiter_observer("crm"))
+///     .build()?;
+/// # Ok::<(), tower_pacer::ConfigError>(())
+/// ```
+pub fn limiter_observer(destination: &str) -> LimiterMetrics {
+    describe();
+    let d = destination.to_owned();
+    LimiterMetrics {
+        wait: histogram!("tower_pacer_wait_seconds", "destination" => d.clone()),
+        exhausted: counter!("tower_pacer_quota_exhausted_total", "destination" => d.clone()),
+        mismatches: counter!("tower_pacer_limit_mismatch_total", "destination" => d),
+    }
+}
+
+impl LimiterObserver for LimiterMetrics {
+    fn waited(&self, wait: Duration) {
+        self.wait.record(wait.as_secs_f64());
+    }
+
+    fn refused(&self) {
+        self.exhausted.increment(1);
+    }
+
+    fn mismatch(&self) {
+        self.mismatches.increment(1);
     }
 }
 

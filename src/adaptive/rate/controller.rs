@@ -15,7 +15,7 @@ use crate::adaptive::{AdaptiveStrategy, Rate};
 use crate::classify::{Classification, Outcome};
 use crate::feedback::Steward;
 use crate::headers::MAX_DELAY;
-use crate::rate::{Headroom, Limiter, Quota, QuotaKind};
+use crate::rate::{BandRole, Headroom, Limiter, Quota, QuotaKind};
 use crate::stats::ValueGauge;
 
 /// The rate given to the limiter for [`Rate::Unlimited`]: one call per
@@ -110,15 +110,18 @@ pub struct RateStats {
 }
 
 impl RateController {
-    /// Drive band 0 of `limiter` with `strategy`. Defaults: a burst of
+    /// Drive `limiter`'s adaptive band ([`BandRole::Adaptive`]; band 0 if it
+    /// has none) with `strategy`. Defaults: a burst of
     /// 100 ms of the rate, header pacing off, no pause on a throttle
     /// (the [`RetryLayer`](crate::retry::RetryLayer) pauses). The limiter's
     /// [`Headroom`] does not slow the band: it runs at [`rate`](Self::rate).
     pub fn builder(limiter: Limiter, strategy: impl AdaptiveStrategy) -> RateControllerBuilder {
+        // Found by role, not position: the quotas may come before it.
+        let band = limiter.band(BandRole::Adaptive).unwrap_or(0);
         RateControllerBuilder {
             limiter,
             strategy: Box::new(strategy),
-            band: 0,
+            band,
             burst_window: Duration::from_millis(100),
             header_pacing: false,
             pause_on_throttle: false,
@@ -312,7 +315,8 @@ fn paced(rate: f64, headroom: &Headroom) -> Result<Quota, ConfigError> {
 }
 
 impl RateControllerBuilder {
-    /// Drive band `band` of the limiter (default 0); it must be a rate
+    /// Drive band `band` of the limiter (default: its adaptive band, else
+    /// 0); it must be a rate
     /// band ([`Quota::rate`]), not a window.
     pub fn band(mut self, band: usize) -> Self {
         self.band = band;

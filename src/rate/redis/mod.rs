@@ -118,13 +118,11 @@ mod script;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use self::remote::RedisCore;
-pub(crate) use self::reserve::{pause, reserve, sync_refusal};
-
+use std::sync::Arc;
 use std::time::Duration;
 
-use self::remote::CoreSettings;
-use super::{Limiter, LimiterBuilder, Quota};
+use self::remote::{CoreSettings, RedisCore};
+use super::{BandRole, Headroom, Limiter, LimiterBuilder, LimiterObserver, Quota};
 use crate::{BoxError, ConfigError};
 
 /// The timeout of each Redis call unless set.
@@ -193,6 +191,13 @@ impl RedisLimiterBuilder {
         self
     }
 
+    /// Adds a band with its role (as [`LimiterBuilder::band`]). Every
+    /// process sharing the key must give the same bands, in the same order.
+    pub fn band(mut self, quota: Quota, role: BandRole) -> Self {
+        self.limiter = self.limiter.band(quota, role);
+        self
+    }
+
     /// A slot further away than this is refused at once (as
     /// [`LimiterBuilder::max_wait`]).
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
@@ -217,6 +222,13 @@ impl RedisLimiterBuilder {
     /// Name the destination (as [`LimiterBuilder::name`]).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.limiter = self.limiter.name(name);
+        self
+    }
+
+    /// Report this process's waits, refusals and limit mismatches to
+    /// `observer` (as [`LimiterBuilder::observer`]).
+    pub fn observer(mut self, observer: impl LimiterObserver) -> Self {
+        self.limiter = self.limiter.observer(observer);
         self
     }
 
@@ -255,6 +267,11 @@ impl RedisLimiterBuilder {
     /// `timeout` (zero), `fallback.share` (not in `(0, 1]`), and the
     /// limiter's own (`quotas[i]…`, `headroom.fraction`, `headroom.margin`).
     pub fn build(self) -> Result<Limiter, ConfigError> {
+        self.build_with_core().map(|(limiter, _)| limiter)
+    }
+
+    /// The limiter, and its Redis side for [`connect`](Self::connect).
+    fn build_with_core(self) -> Result<(Limiter, Arc<RedisCore>), ConfigError> {
         let client = ::redis::Client::open(self.url.as_str())
             .map_err(|e| ConfigError::new("url", format!("not a Redis URL: {e}")))?;
         if self.key.is_empty() || self.key.contains(['{', '}']) {
@@ -277,9 +294,14 @@ impl RedisLimiterBuilder {
             retry_after: self.retry_after,
             fallback,
         };
-        self.limiter.build_remote(|builder| {
-            RedisCore::new(settings, builder.quotas_ref(), builder.headroom_ref())
-        })
+        self.limiter.check_headroom()?;
+        let core = Arc::new(RedisCore::new(
+            settings,
+            self.limiter.quotas_ref(),
+            self.limiter.headroom_ref(),
+        )?);
+        let limiter = Limiter::with_remote(self.limiter, core.clone());
+        Ok((limiter, core))
     }
 
     /// The limiter, once Redis has answered (the script is then loaded):
@@ -291,13 +313,11 @@ impl RedisLimiterBuilder {
     /// [`RateError::Unavailable`](super::RateError::Unavailable) if Redis
     /// does not answer within the timeout.
     pub async fn connect(self) -> Result<Limiter, BoxError> {
-        let limiter = self.build()?;
-        if let Some(core) = limiter.redis_core() {
-            // A free call: reads the pause, charges nothing.
-            core.reserve(0, None, Duration::ZERO)
-                .await
-                .map_err(|reason| super::RateError::Unavailable { reason })?;
-        }
+        let (limiter, core) = self.build_with_core()?;
+        // A free call: reads the pause, charges nothing.
+        core.reserve(0, None, Duration::ZERO)
+            .await
+            .map_err(|reason| super::RateError::Unavailable { reason })?;
         Ok(limiter)
     }
 }
@@ -322,4 +342,22 @@ fn local_share(builder: &LimiterBuilder, share: f64) -> Result<Limiter, ConfigEr
         .iter()
         .fold(local, |local, quota| local.quota(*quota))
         .build_unlimited()
+}
+
+/// What only a limiter shared through Redis reads of its builder.
+impl LimiterBuilder {
+    /// The quotas added so far, in band order.
+    fn quotas_ref(&self) -> &[Quota] {
+        &self.quotas
+    }
+
+    /// The headroom set so far.
+    fn headroom_ref(&self) -> &Headroom {
+        &self.headroom
+    }
+
+    /// The `max_wait` set so far.
+    fn max_wait_ref(&self) -> Option<Duration> {
+        self.max_wait
+    }
 }

@@ -106,7 +106,7 @@ impl RedisCore {
     }
 
     /// Change band `index`'s figures (already checked by the limiter).
-    pub(crate) fn set_quota(
+    pub(super) fn set_quota(
         &self,
         index: usize,
         quota: &Quota,

@@ -1,18 +1,46 @@
 //! Reserving and pausing on a limiter shared through Redis, with the
-//! policy for when Redis does not answer.
+//! policy for when Redis does not answer: [`RedisCore`]'s side of the
+//! limiter's [`Remote`] interface.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::remote::RedisCore;
 use super::script::Reply;
-use crate::rate::{Limiter, RateError, Reservation};
+use crate::ConfigError;
+use crate::rate::limiter::{Remote, RemoteReservation};
+use crate::rate::{Headroom, Limiter, Quota, RateError, Reservation};
+
+impl Remote for RedisCore {
+    fn reserve(self: Arc<Self>, limiter: Limiter, cost: u64) -> RemoteReservation {
+        Box::pin(reserve(self, limiter, cost))
+    }
+
+    fn pause(self: Arc<Self>, until: Instant) {
+        pause(self, until);
+    }
+
+    fn set_quota(
+        &self,
+        band: usize,
+        quota: &Quota,
+        headroom: &Headroom,
+    ) -> Result<(), ConfigError> {
+        RedisCore::set_quota(self, band, quota, headroom)
+    }
+
+    fn sync_refusal(&self) -> RateError {
+        sync_refusal()
+    }
+}
 
 /// What the synchronous methods return on a shared limiter. Out of line:
 /// it sits in the local fast path's `match`, which must stay small.
 #[cold]
 #[inline(never)]
-pub(crate) fn sync_refusal() -> RateError {
+fn sync_refusal() -> RateError {
     RateError::Unavailable {
         reason: "a limiter shared through Redis reserves asynchronously: \
                  use `acquire` or the `RateLimit` layer"
@@ -22,12 +50,11 @@ pub(crate) fn sync_refusal() -> RateError {
 
 /// A slot for a call of `cost`, from Redis (or, while Redis does not
 /// answer, from the fallback): one round trip, no polling.
-pub(crate) async fn reserve(limiter: Limiter, cost: u64) -> Result<Reservation, RateError> {
-    let Some(core) = limiter.redis_core() else {
-        return Err(RateError::Unavailable {
-            reason: "not a limiter shared through Redis".to_owned(),
-        });
-    };
+async fn reserve(
+    core: Arc<RedisCore>,
+    limiter: Limiter,
+    cost: u64,
+) -> Result<Reservation, RateError> {
     // A call no band can ever hold needs no round trip to be refused.
     for (band, figures) in core.bands().iter().enumerate() {
         if cost > figures.capacity() {
@@ -43,9 +70,10 @@ pub(crate) async fn reserve(limiter: Limiter, cost: u64) -> Result<Reservation, 
     let extra_wait = limiter.paused_until().map_or(Duration::ZERO, |until| {
         until.saturating_duration_since(Instant::now())
     });
-    let reply = match core.reserve(cost, max_wait, extra_wait).await {
+    // The inherent round trip, not `Remote::reserve` (which `Arc` would pick).
+    let reply = match RedisCore::reserve(&core, cost, max_wait, extra_wait).await {
         Ok(reply) => reply,
-        Err(reason) => return fall_back(&limiter, cost, reason),
+        Err(reason) => return fall_back(&core, &limiter, cost, reason),
     };
     let now = Instant::now();
     match reply {
@@ -72,19 +100,22 @@ pub(crate) async fn reserve(limiter: Limiter, cost: u64) -> Result<Reservation, 
 
 /// Redis did not answer: the fallback limiter decides, or the call fails
 /// closed.
-fn fall_back(limiter: &Limiter, cost: u64, reason: String) -> Result<Reservation, RateError> {
-    let Some(local) = limiter.redis_core().and_then(|core| core.fallback()) else {
+fn fall_back(
+    core: &RedisCore,
+    limiter: &Limiter,
+    cost: u64,
+    reason: String,
+) -> Result<Reservation, RateError> {
+    let Some(local) = core.fallback() else {
         return Err(RateError::Unavailable { reason });
     };
     tracing::debug!(%reason, "Redis unavailable; reserving on the local fallback");
     match local.reserve(cost) {
         Ok(reservation) => {
             let wait = reservation.delay();
-            if let Some(core) = limiter.redis_core() {
-                core.note_local_grant(Instant::now() + wait);
-            }
+            core.note_local_grant(Instant::now() + wait);
             if !wait.is_zero() {
-                limiter.record_wait(wait);
+                limiter.record_wait(crate::rate::clock::nanos(wait));
             }
             Ok(reservation)
         }
@@ -99,10 +130,7 @@ fn fall_back(limiter: &Limiter, cost: u64, reason: String) -> Result<Reservation
 
 /// Pause every process sharing the key until `until` (this process is
 /// already paused locally): the write runs in the background.
-pub(crate) fn pause(limiter: &Limiter, until: Instant) {
-    let Some(core) = limiter.redis_core() else {
-        return;
-    };
+fn pause(core: Arc<RedisCore>, until: Instant) {
     if let Some(local) = core.fallback() {
         local.pause_until(until);
     }
@@ -114,11 +142,8 @@ pub(crate) fn pause(limiter: &Limiter, until: Instant) {
         tracing::warn!("pause not shared through Redis: no tokio runtime here");
         return;
     };
-    let limiter = limiter.clone();
     runtime.spawn(async move {
-        if let Some(core) = limiter.redis_core()
-            && let Err(reason) = core.pause(length).await
-        {
+        if let Err(reason) = RedisCore::pause(&core, length).await {
             tracing::warn!(%reason, "pause not shared through Redis");
         }
     });
