@@ -9,12 +9,10 @@
 
 use std::time::Duration;
 
+use crate::support::rate::{max_in_span, paused};
 use proptest::prelude::*;
-use rate_support::{max_in_span, paused};
 use tokio::time::{self, Instant};
 use tower_pacer::rate::{Limiter, Quota, Reservation};
-
-mod rate_support;
 
 const BURST: u64 = 3;
 const WINDOW_MS: u64 = 1_000;

@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
+use crate::support::rate::{max_in_span, paused};
 use proptest::prelude::*;
-use rate_support::{max_in_span, paused};
 use tokio::time::{self, Instant};
 use tower_pacer::rate::{Limiter, Quota, WINDOW_GUARD};
-
-mod rate_support;
 
 const GUARD: u64 = WINDOW_GUARD.as_nanos() as u64;
 

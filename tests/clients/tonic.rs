@@ -2,9 +2,7 @@
 //! on loopback (the example's hand-written service): pacing on and off,
 //! pushback retries for named unary methods only, UNAVAILABLE retried,
 //! oversized bodies sent once.
-#![cfg(feature = "tonic")]
-
-#[path = "../examples/tonic_client.rs"]
+#[path = "../../examples/tonic_client.rs"]
 #[allow(dead_code)]
 mod example;
 

@@ -17,10 +17,7 @@ use tower_pacer::policy::{Policy, QuotaSpec};
 use tower_pacer::retry::Attempts;
 use tower_pacer::{BoxError, Pacer};
 
-/// The timing-sensitive tests of this file run one at a time: the server
-/// counts arrival times, and tests running side by side on a small machine
-/// delay each other's arrivals.
-static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use crate::support::TIMING;
 
 type Body = Either<Full<Bytes>, BoxBody<Bytes, BoxError>>;
 

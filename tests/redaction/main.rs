@@ -12,13 +12,12 @@
 //!   batch errors).
 #![cfg(all(feature = "sqlite", feature = "metrics"))]
 
-// The mock client fixture lives with the mock (one copy for both crates).
-#[path = "support/files.rs"]
-mod files;
-#[cfg(feature = "redis")]
-mod redis_common;
-#[path = "../crates/pacer-mock/tests/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
+
+use support::files;
+#[cfg(feature = "redis")]
+use support::redis as redis_common;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,10 +1,6 @@
 //! HubSpot-style JSON batches through the Pacer against `pacer-mock`: 100
 //! records cost one call of the quota, and no 429.
 
-// The mock client fixture lives with the mock (one copy for both crates).
-#[path = "../crates/pacer-mock/tests/support/mod.rs"]
-mod support;
-
 use std::time::Duration;
 
 use pacer_mock::{MockConfig, Preset};
@@ -13,6 +9,8 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_pacer::Pacer;
 use tower_pacer::batch::{BatchConfig, BatchError, BatchLayer, JsonBatch};
 use tower_pacer::presets::{self, HubSpotTier};
+
+use crate::support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_records_cost_ten_calls_and_no_429() {

@@ -19,11 +19,9 @@
 //! the quota after it but what a process still on its fallback grants.
 //!
 //! `cargo test --all-features --test redis_restart -- --nocapture` prints
-//! the counts. Needs a `redis-server` binary (see `redis_common`).
+//! the counts. Needs a `redis-server` binary (see `tests/support/redis.rs`).
 
-mod redis_common;
-// The mock client fixture lives with the mock (one copy for both crates).
-#[path = "../crates/pacer-mock/tests/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -32,12 +30,12 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use pacer_mock::MockConfig;
-use redis_common::{OwnRedis, unique_key};
+use support::redis::{OwnRedis, unique_key};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tower_pacer::rate::{Fallback, Limiter, Quota, RateError, RedisLimiter};
 
-use crate::support::{HttpClient, client, request, send, spawn};
+use support::{HttpClient, client, request, send, spawn};
 
 const LIMIT: u64 = 10;
 const WINDOW: Duration = Duration::from_millis(500);

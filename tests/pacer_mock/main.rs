@@ -1,8 +1,7 @@
 //! The full `Pacer` stack against `pacer-mock` presets over loopback (real
 //! time, time-scaled windows).
 
-// The mock client fixture lives with the mock (one copy for both crates).
-#[path = "../crates/pacer-mock/tests/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::time::Duration;
@@ -13,10 +12,7 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_pacer::Pacer;
 use tower_pacer::presets::{self, HubSpotTier};
 
-/// The timing-sensitive tests of this file run one at a time: the server
-/// counts arrival times, and tests running side by side on a small machine
-/// delay each other's arrivals.
-static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use support::TIMING;
 
 /// Sends `calls` GETs through `client` from `workers` tasks; returns the
 /// statuses seen.

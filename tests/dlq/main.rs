@@ -1,8 +1,10 @@
 //! Dead letters: what gets recorded, redaction, leases, replay, durability.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 #[cfg(feature = "sqlite")]
-#[path = "support/files.rs"]
-mod files;
+use support::files;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -725,7 +727,7 @@ async fn sqlite_store_puts_many_and_once() {
 }
 
 #[cfg(feature = "redis")]
-mod redis_common;
+use support::redis as redis_common;
 
 #[cfg(feature = "redis")]
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The axum example: many page requests at once, one upstream quota.
 
 #[allow(dead_code)]
-#[path = "../examples/axum_upstream.rs"]
+#[path = "../../examples/axum_upstream.rs"]
 mod example;
 
 use std::time::Duration;

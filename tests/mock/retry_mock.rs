@@ -2,10 +2,6 @@
 //! `mock`, real time): Retry-After from the wire, `Full<Bytes>` bodies
 //! replayed, one 429 pausing every caller.
 
-// The mock client fixture lives with the mock (one copy for both crates).
-#[path = "../crates/pacer-mock/tests/support/mod.rs"]
-mod support;
-
 use std::time::Duration;
 
 use http::{Method, StatusCode};
@@ -14,6 +10,8 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_pacer::classify::HttpClassifier;
 use tower_pacer::rate::{Limiter, Quota, RateLimitLayer};
 use tower_pacer::retry::{Attempts, RetryBudget, RetryLayer};
+
+use crate::support;
 
 /// A limiter that only pauses: the mock's quota is what gets hit.
 fn open_limiter() -> Limiter {

@@ -1,13 +1,14 @@
 //! A quota shared through Redis: two `Limiter` handles with their own
-//! connections stand for two processes. Needs Redis (see `redis_common`).
+//! connections stand for two processes. Needs Redis (see `tests/support/redis.rs`).
 
-mod redis_common;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use redis_common::{connection, unique_key, url, url_db};
+use support::redis::{connection, unique_key, url, url_db};
 use tokio::time::Instant;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_pacer::BoxError;

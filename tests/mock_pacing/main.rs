@@ -7,8 +7,7 @@
 //! window lasts 400 ms and a test lasts 2 s. The version through the
 //! crate's own layers can reuse `run_paced`'s shape with a layered client.
 
-// The mock client fixture lives with the mock (one copy for both crates).
-#[path = "../crates/pacer-mock/tests/support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -20,7 +19,7 @@ use pacer_mock::{MockConfig, MockServer, Preset, RetryAfterForm};
 use tokio::sync::Mutex;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::support::{HttpClient, client, request, send, spawn};
+use support::{HttpClient, client, request, send, spawn};
 
 /// strict's quota.
 const LIMIT: u64 = 50;

@@ -1,6 +1,4 @@
 //! The reqwest-middleware integration against `pacer-mock` over loopback.
-#![cfg(feature = "reqwest")]
-
 use std::time::Duration;
 
 use pacer_mock::{MockConfig, MockServer, Preset, RetryAfterForm};
@@ -10,10 +8,7 @@ use tower_pacer::destinations::PolicyTable;
 use tower_pacer::policy::{Policy, QuotaSpec};
 use tower_pacer::reqwest::PacerMiddleware;
 
-/// The timing-sensitive tests of this file run one at a time: the server
-/// counts arrival times, and tests running side by side on a small machine
-/// delay each other's arrivals.
-static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use crate::support::TIMING;
 
 async fn strict(scale: f64) -> MockServer {
     MockServer::start(
