@@ -467,6 +467,13 @@ mod tests {
         // Committed: another connection sees every letter.
         let other = SqliteStore::open(&path).unwrap();
         assert_eq!(other.len().await.unwrap(), 41);
+        // The writer answers the puts, then looks for more and ends: give
+        // it the moment between the two (it was seen still running under
+        // load), bounded.
+        let give_up = std::time::Instant::now() + Duration::from_secs(5);
+        while locked(&store.queue).writing && std::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         assert!(!locked(&store.queue).writing, "the writer ended");
         let _ = std::fs::remove_dir_all(&dir);
     }
